@@ -20,9 +20,9 @@ from receiver.downstreams.api import Downstreams
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
-from receiver.kernel.http.openapi import PathName, answer, body, described, guarded, reply
+from receiver.kernel.http.openapi import PathName, answer, body, reply
 from receiver.keys.api import KeyCreated, KeyList, KeyName, KeyRevoked, checked, key_info
-from receiver.keys.guard import Keyring, caller_of, needs
+from receiver.keys.guard import Keyring, caller_of, operation
 from receiver.keys.rows.apps import AppRow, AppSettings
 from receiver.keys.rules import Scope
 from receiver.keys.transactions import apps as app_transactions
@@ -135,9 +135,9 @@ _BAD = {
     413: answer("The body is over 16 KiB.", _ERR),
     422: answer("A bad field; `detail` says which.", _ERR),
 }
-router = APIRouter(tags=["apps"], dependencies=[needs("admin")])
+router = APIRouter(tags=["apps"])
 # The key's own app, without the admin: what an app may set of itself.
-own = APIRouter(tags=["apps"], dependencies=[needs("downstreams")])
+own = APIRouter(tags=["apps"])
 
 
 def app_info(row: AppRow) -> dict[str, Any]:
@@ -157,18 +157,15 @@ async def _body(request: Request, server: ServerConfig) -> object:
 
 @router.post(
     "/v1/apps",
-    summary="Make an app",
-    description=described(
+    **operation(
+        "admin",
+        "Make an app",
         "An app owns the tasks its keys make, its turns in the submit queue (`weight`) and"
         " its limits; its keys (`POST /v1/apps/{app}/keys`) are only its credentials.",
-        "admin",
-    ),
-    status_code=201,
-    responses=guarded(
-        "admin",
         {201: answer("Made.", AppInfo), 409: answer("A live app has this name.", _ERR), **_BAD},
         params=False,
     ),
+    status_code=201,
     openapi_extra=body(NewApp, "NewApp", "The app's name, weight and limits."),
 )
 async def create_app(request: Request, server: ServerSection, keys: Keyring) -> Response:
@@ -179,9 +176,13 @@ async def create_app(request: Request, server: ServerSection, keys: Keyring) -> 
 
 @router.get(
     "/v1/apps",
-    summary="Every live app",
-    description=described("Names, weights, limits, live keys.", "admin"),
-    responses=guarded("admin", {200: answer("The apps.", AppList)}, params=False),
+    **operation(
+        "admin",
+        "Every live app",
+        "Names, weights, limits, live keys.",
+        {200: answer("The apps.", AppList)},
+        params=False,
+    ),
 )
 async def list_apps(keys: Keyring) -> Response:
     return reply(AppList, {"apps": [app_info(a) for a in await keys.apps()]})
@@ -189,9 +190,12 @@ async def list_apps(keys: Keyring) -> Response:
 
 @router.get(
     "/v1/apps/{app}",
-    summary="One app",
-    description=described("Its weight, limits and live keys.", "admin"),
-    responses=guarded("admin", {200: answer("The app.", AppInfo), 404: _NO_APP}),
+    **operation(
+        "admin",
+        "One app",
+        "Its weight, limits and live keys.",
+        {200: answer("The app.", AppInfo), 404: _NO_APP},
+    ),
 )
 async def show_app(keys: Keyring, app: PathName) -> Response:
     return reply(AppInfo, app_info(await keys.app(app)))
@@ -199,13 +203,13 @@ async def show_app(keys: Keyring, app: PathName) -> Response:
 
 @router.patch(
     "/v1/apps/{app}",
-    summary="Change an app",
-    description=described(
+    **operation(
+        "admin",
+        "Change an app",
         "The fields given replace its weight or limits (null lifts a limit); its keys hold"
         " the new ones within a second.",
-        "admin",
+        {200: answer("Changed.", AppInfo), 404: _NO_APP, **_BAD},
     ),
-    responses=guarded("admin", {200: answer("Changed.", AppInfo), 404: _NO_APP, **_BAD}),
     openapi_extra=body(
         AppChangeAll,
         "AppChange",
@@ -239,14 +243,14 @@ async def change_app(
 
 @router.delete(
     "/v1/apps/{app}",
-    summary="Delete an app",
-    description=described(
+    **operation(
+        "admin",
+        "Delete an app",
         "Its keys are revoked (refused by every replica within a second), its open"
         " streams end and its downstreams are removed; its tasks stay as they are. Its"
         " name may be given to a new app, which does not see them.",
-        "admin",
+        {200: answer("Deleted.", AppDeleted), 404: _NO_APP},
     ),
-    responses=guarded("admin", {200: answer("Deleted.", AppDeleted), 404: _NO_APP}),
 )
 async def delete_app(
     workers: Workers, changed: AccessChange, keys: Keyring, directory: Downstreams, app: PathName
@@ -262,15 +266,11 @@ async def delete_app(
 
 @router.post(
     "/v1/apps/{app}/keys",
-    summary="Make a key of an app",
-    description=described(
+    **operation(
+        "admin",
+        "Make a key of an app",
         "A credential of the app, holding only the scopes given; what it makes is the"
         " app's. Only a keyed hash of it is stored: the key is in this answer alone.",
-        "admin",
-    ),
-    status_code=201,
-    responses=guarded(
-        "admin",
         {
             201: answer("Made; `key` is shown this once.", KeyCreated),
             404: _NO_APP,
@@ -278,6 +278,7 @@ async def delete_app(
             **_BAD,
         },
     ),
+    status_code=201,
     openapi_extra=body(NewAppKey, "NewAppKey", "The key's name and scopes."),
 )
 async def create_app_key(
@@ -290,9 +291,12 @@ async def create_app_key(
 
 @router.get(
     "/v1/apps/{app}/keys",
-    summary="An app's live keys",
-    description=described("Never a key.", "admin"),
-    responses=guarded("admin", {200: answer("Its keys.", KeyList), 404: _NO_APP}),
+    **operation(
+        "admin",
+        "An app's live keys",
+        "Never a key.",
+        {200: answer("Its keys.", KeyList), 404: _NO_APP},
+    ),
 )
 async def list_app_keys(keys: Keyring, app: PathName) -> Response:
     found = await keys.app(app)
@@ -301,14 +305,11 @@ async def list_app_keys(keys: Keyring, app: PathName) -> Response:
 
 @router.delete(
     "/v1/apps/{app}/keys/{name}",
-    summary="Revoke a key of an app",
-    description=described(
+    **operation(
+        "admin",
+        "Revoke a key of an app",
         "Refused by every replica within a second and its streams end; the app and all"
         " it owns stay, so a new key made before this one is revoked loses nothing.",
-        "admin",
-    ),
-    responses=guarded(
-        "admin",
         {200: answer("Revoked.", KeyRevoked), 404: answer("No such app or live key.", _ERR)},
     ),
 )
@@ -346,13 +347,12 @@ def _own_downstream(app: str, given: str | None) -> str | None:
 
 @own.get(
     "/v1/app/alerts",
-    summary="Where the key's app's alerts go",
-    description=described(
-        "The downstream of its own that receives the operator alerts about its downstreams.",
+    **operation(
         "downstreams",
-    ),
-    responses=guarded(
-        "downstreams", {200: answer("Its choice.", AppAlerts), 422: _NO_OWN_APP}, params=False
+        "Where the key's app's alerts go",
+        "The downstream of its own that receives the operator alerts about its downstreams.",
+        {200: answer("Its choice.", AppAlerts), 422: _NO_OWN_APP},
+        params=False,
     ),
 )
 async def show_app_alerts(request: Request, store: Stored) -> Response:
@@ -363,15 +363,12 @@ async def show_app_alerts(request: Request, store: Stored) -> Response:
 
 @own.put(
     "/v1/app/alerts",
-    summary="Name where the key's app's alerts go",
-    description=described(
+    **operation(
+        "downstreams",
+        "Name where the key's app's alerts go",
         "One of the app's own downstreams (by the name it gave it) receives the operator"
         " alerts about its other downstreams, beside the operator's `[alerts]` one; null:"
         " none of its own. Another app's downstream, or a global one, is refused.",
-        "downstreams",
-    ),
-    responses=guarded(
-        "downstreams",
         {
             200: answer("Named.", AppAlerts),
             **_BAD,

@@ -14,9 +14,9 @@ from receiver.apps import portal
 from receiver.kernel.errors import MalformedRequest
 from receiver.kernel.http.body import load_json, read_body
 from receiver.kernel.http.models import Answer, ErrorAnswer
-from receiver.kernel.http.openapi import answer, body, described, guarded, reply
+from receiver.kernel.http.openapi import answer, body, reply
 from receiver.keys.api import checked
-from receiver.keys.guard import Keyring, caller_of, needs
+from receiver.keys.guard import Keyring, caller_of, operation
 from receiver.wiring.dependencies import ServerSection, on_app
 
 MAX_BODY_BYTES = 4 * 1024
@@ -61,18 +61,13 @@ Linking = Annotated[portal.PortalLinks, Depends(on_app("portal_links", portal.Po
 
 @router.post(
     "/v1/portal-links",
-    summary="A link to an app's portal",
-    description=described(
+    **operation(
+        "downstreams",
+        "A link to an app's portal",
         "A URL that opens the app's portal (its endpoints, deliveries and tasks) in a"
         " browser: once, before `expires_at`, while a key the app had when the link was"
         " made is live. Opening it starts a session for that app alone; revoking the"
         " app's last such key, or deleting the app, ends its sessions on every replica.",
-        "downstreams",
-    ),
-    status_code=201,
-    dependencies=[needs("downstreams")],
-    responses=guarded(
-        "downstreams",
         {
             201: answer("Made.", PortalLinkMade),
             400: answer("The body is not a JSON object.", _ERR),
@@ -83,6 +78,7 @@ Linking = Annotated[portal.PortalLinks, Depends(on_app("portal_links", portal.Po
         },
         params=False,
     ),
+    status_code=201,
     openapi_extra=body(NewPortalLink, "NewPortalLink", "The app (admin) and the link's life."),
 )
 async def create_portal_link(

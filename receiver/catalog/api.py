@@ -19,8 +19,8 @@ from receiver.downstreams.api import Downstreams
 from receiver.kernel.http.answers import Json
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
-from receiver.kernel.http.openapi import answer, body, described, guarded, media, reply
-from receiver.keys.guard import caller_of, needs
+from receiver.kernel.http.openapi import answer, body, media, reply
+from receiver.keys.guard import caller_of, operation
 from receiver.outbox.rules.delivery import shown_name
 from receiver.wiring.dependencies import ServerSection, Stored
 
@@ -67,14 +67,14 @@ _ERR = ErrorAnswer
 @router.get(
     "/v1/event-types",
     tags=["events"],
-    summary="The event catalog",
-    description=described(
+    **operation(
+        "tasks:read",
+        "The event catalog",
         "Every type of event a downstream may receive, with its JSON Schema (made from"
         " the relay's models) and an example, as the `webhook` format delivers it.",
-        "tasks:read",
+        {200: answer("Every event type.", EventTypes)},
+        params=False,
     ),
-    dependencies=[needs("tasks:read")],
-    responses=guarded("tasks:read", {200: answer("Every event type.", EventTypes)}, params=False),
 )
 async def event_types() -> Response:
     return reply(EventTypes, {"event_types": catalog()})
@@ -83,16 +83,12 @@ async def event_types() -> Response:
 @router.get(
     "/asyncapi.json",
     tags=["events"],
-    summary="The AsyncAPI 3 document",
-    description=described(
+    **operation(
+        "downstreams",
+        "The AsyncAPI 3 document",
         "The webhook channel and each broker downstream's channel, with every event type"
         " as a message and its schema. Servers show a host and port, never a credential."
         " An app's key sees its own downstreams only; the admin sees every one.",
-        "downstreams",
-    ),
-    dependencies=[needs("downstreams")],
-    responses=guarded(
-        "downstreams",
         {200: media("The document.", "application/json", schema={"type": "object"})},
         params=False,
     ),
@@ -113,18 +109,14 @@ async def asyncapi_json(request: Request, directory: Downstreams) -> Response:
 @router.post(
     "/v1/downstreams/preview",
     tags=["downstreams"],
-    summary="Preview a filter and transform",
-    description=described(
+    **operation(
+        "downstreams",
+        "Preview a filter and transform",
         "Runs `filter` and `transform` (checked as they would be when stored) on a real"
         " event: the newest offered to `downstream`, a task's newest (`task_id`, else the"
         " caller's newest task's), or an example of `type` (`relay.test` when there is no"
         " real event), and answers whether it matches and the request that would go: the header"
         " values given are masked, and nothing is sent.",
-        "downstreams",
-    ),
-    dependencies=[needs("downstreams")],
-    responses=guarded(
-        "downstreams",
         {
             200: answer("The verdict and the request.", Preview),
             400: answer("The body is not JSON.", _ERR),

@@ -14,8 +14,8 @@ from receiver.deliveries import actions as delivery_actions
 from receiver.downstreams.api import Downstreams
 from receiver.kernel.http import models as m
 from receiver.kernel.http.models import Answer, Id, Limit, Moment, Params
-from receiver.kernel.http.openapi import PathId, answer, described, guarded, reply
-from receiver.keys.guard import caller_of, needs
+from receiver.kernel.http.openapi import PathId, answer, reply
+from receiver.keys.guard import caller_of, operation
 from receiver.outbox.rules.delivery import DeliveryFilter
 from receiver.tasks.detail import own
 from receiver.tasks.rules.answers import DeliveryState, DeliverySummary
@@ -55,18 +55,18 @@ class RecoverParams(Params):
     )
 
 
-router = APIRouter(tags=["deliveries"], dependencies=[needs("downstreams")])
+router = APIRouter(tags=["deliveries"])
 _ERR = m.ErrorAnswer
 
 
 @router.get(
     "/v1/deliveries",
-    summary="List deliveries",
-    description=described(
-        "The outbox, newest first, one delivery per event and downstream; an app's own.",
+    **operation(
         "downstreams",
+        "List deliveries",
+        "The outbox, newest first, one delivery per event and downstream; an app's own.",
+        {200: answer("Deliveries.", DeliveryList)},
     ),
-    responses=guarded("downstreams", {200: answer("Deliveries.", DeliveryList)}),
 )
 async def list_deliveries(
     request: Request,
@@ -86,12 +86,10 @@ async def list_deliveries(
 
 @router.post(
     "/v1/deliveries/replay",
-    summary="Replay a downstream's dead letters",
-    description=described(
-        "Queues every dead letter of the downstream for an attempt now.", "downstreams"
-    ),
-    responses=guarded(
+    **operation(
         "downstreams",
+        "Replay a downstream's dead letters",
+        "Queues every dead letter of the downstream for an attempt now.",
         {
             200: answer("How many were queued.", Replayed),
             404: answer("No downstream of that name.", _ERR),
@@ -112,12 +110,10 @@ async def replay_dead_letters(
 
 @router.post(
     "/v1/deliveries/{delivery_id}/replay",
-    summary="Replay one delivery",
-    description=described(
-        "Queues the delivery for an attempt now, whatever its state.", "downstreams"
-    ),
-    responses=guarded(
+    **operation(
         "downstreams",
+        "Replay one delivery",
+        "Queues the delivery for an attempt now, whatever its state.",
         {200: answer("Queued.", Replayed), 404: answer("No such delivery.", _ERR)},
     ),
 )

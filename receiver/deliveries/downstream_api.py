@@ -24,11 +24,9 @@ from receiver.kernel.http.openapi import (
     PathId,
     answer,
     body,
-    described,
-    guarded,
     reply,
 )
-from receiver.keys.guard import caller_of, needs
+from receiver.keys.guard import caller_of, operation
 from receiver.wiring.dependencies import (
     Calls,
     DeliverySection,
@@ -103,20 +101,17 @@ class TestEventSent(Answer):
     )
 
 
-router = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
+router = APIRouter(tags=["downstreams"])
 
 
 @router.post(
     "/v1/downstreams/{name:downstream}/rotate-secret",
-    summary="Rotate a downstream's secret",
-    description=described(
+    **operation(
+        "downstreams",
+        "Rotate a downstream's secret",
         "A new secret, shown once. For `delivery.rotation_overlap_seconds` (24 h by default)"
         " every delivery carries both signatures, space-separated in `webhook-signature`, so"
         " a receiver that knows either secret verifies.",
-        "downstreams",
-    ),
-    responses=guarded(
-        "downstreams",
         {200: answer("Rotated.", SecretRotated), 404: NO_DOWNSTREAM, 409: FROM_CONFIG},
     ),
 )
@@ -131,12 +126,12 @@ async def rotate_secret(
 
 @router.post(
     "/v1/downstreams/{name:downstream}/disable",
-    summary="Disable a downstream",
-    description=described(
-        "Stops attempting it, on every replica; its deliveries are held until it is enabled.",
+    **operation(
         "downstreams",
+        "Disable a downstream",
+        "Stops attempting it, on every replica; its deliveries are held until it is enabled.",
+        {200: answer("Disabled.", Disabled), 404: NO_DOWNSTREAM},
     ),
-    responses=guarded("downstreams", {200: answer("Disabled.", Disabled), 404: NO_DOWNSTREAM}),
 )
 async def disable_downstream(
     request: Request, workers: Workers, directory: Downstreams, name: PathId
@@ -148,13 +143,13 @@ async def disable_downstream(
 
 @router.post(
     "/v1/downstreams/{name:downstream}/enable",
-    summary="Enable a downstream",
-    description=described(
+    **operation(
+        "downstreams",
+        "Enable a downstream",
         "Attempts it again, and queues what it held (and, with `recover_since`, what went"
         " to dead-letter since then).",
-        "downstreams",
+        {200: answer("Enabled.", Enabled), 404: NO_DOWNSTREAM},
     ),
-    responses=guarded("downstreams", {200: answer("Enabled.", Enabled), 404: NO_DOWNSTREAM}),
 )
 async def enable_downstream(
     request: Request,
@@ -180,8 +175,9 @@ class Validated(Answer):
 
 @router.post(
     "/v1/downstreams/{name:downstream}/validate",
-    summary="Validate a downstream (the CloudEvents handshake)",
-    description=described(
+    **operation(
+        "downstreams",
+        "Validate a downstream (the CloudEvents handshake)",
         "Asks a webhook downstream with a CloudEvents envelope again whether it allows the"
         " relay's events (one `OPTIONS` with `WebHook-Request-Origin` and no body, the"
         " CloudEvents webhook spec's section 4); the answer is kept as its verdict for every"
@@ -189,10 +185,6 @@ class Validated(Answer):
         " `WebHook-Allowed-Rate` a minute from its next attempt on; refused, it is paused"
         " (held) with why; no answer (a connection error, a timeout, a 5xx), nothing is kept"
         " and `reason` says why.",
-        "downstreams",
-    ),
-    responses=guarded(
-        "downstreams",
         {
             200: answer("Asked; `allowed` is its endpoint's answer.", Validated),
             404: NO_DOWNSTREAM,
@@ -218,17 +210,14 @@ async def validate_downstream(
 
 @router.post(
     "/v1/downstreams/{name:downstream}/test",
-    summary="Send a test event",
-    description=described(
+    **operation(
+        "downstreams",
+        "Send a test event",
         "Sends a sample event of the type asked (the catalog's example, `task.succeeded` by"
         " default) now, as a real delivery of it would go (its filter, transform and path,"
         ' static headers, auth, TLS, proxy and signature), marked `"test": true` in its data'
         " and with the header `webhook-test: true`; nothing is stored or retried. Answers"
         " the attempt and what was sent (`sent`). Webhook and chat formats.",
-        "downstreams",
-    ),
-    responses=guarded(
-        "downstreams",
         {
             200: answer("Sent; `status` is the downstream's answer.", TestEventSent),
             404: answer("No downstream of that name (of the caller's app).", ErrorAnswer),

@@ -18,8 +18,8 @@ from receiver.deliveries import pulled
 from receiver.downstreams.api import NO_DOWNSTREAM, Downstreams, own_name
 from receiver.kernel.errors import InvalidRequest, NotFound
 from receiver.kernel.http.models import Answer, ErrorAnswer, Params
-from receiver.kernel.http.openapi import PathId, answer, described, guarded, reply
-from receiver.keys.guard import caller_of, needs
+from receiver.kernel.http.openapi import PathId, answer, reply
+from receiver.keys.guard import caller_of, operation
 from receiver.wiring.dependencies import SigningKeys, Stored
 
 
@@ -47,22 +47,19 @@ class PulledEvents(Answer):
     )
 
 
-router = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
+router = APIRouter(tags=["downstreams"])
 
 
 @router.get(
     "/v1/downstreams/{name:downstream}/events",
-    summary="Read a pull downstream's events",
-    description=described(
+    **operation(
+        "downstreams",
+        "Read a pull downstream's events",
         "The events of a `pull` downstream after a cursor, oldest first; `after=next` never"
         " gives one again. With `wait`, an answer with none waits up to that many seconds"
         " (30 at most) and comes as soon as one is there. An answer stops short of `limit`"
         " once it has spent its budget (half a second shaping events, 1 MiB of them):"
         " `after=next` reads on from there. Events stay readable for the retention period.",
-        "downstreams",
-    ),
-    responses=guarded(
-        "downstreams",
         {
             200: answer("The events, and the cursor after them.", PulledEvents),
             400: answer(

@@ -24,9 +24,9 @@ from receiver.downstreams.rules import MEANINGS, Health
 from receiver.kernel.errors import NotFound
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, BreakerState, ErrorAnswer, Params
-from receiver.kernel.http.openapi import PathId, answer, body, described, guarded, reply
+from receiver.kernel.http.openapi import PathId, answer, body, reply
 from receiver.keys.bearers import Keys
-from receiver.keys.guard import Keyring, caller_of, needs
+from receiver.keys.guard import Keyring, caller_of, operation
 from receiver.keys.rules import Caller
 from receiver.outbox.rules.delivery import UNNAMED_APP, DownstreamLabels, owner_of, shown_name
 from receiver.wiring.dependencies import DeliverySection, ServerSection, Stored, Workers, on_app
@@ -179,7 +179,7 @@ class ListParams(Params):
 # A route's downstreams: every one, the config file's and those made through the API (the
 # process's one directory, put on the application at start-up: receiver/app/parts.py).
 Downstreams = Annotated[Directory, Depends(on_app("directory", Directory))]
-router = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
+router = APIRouter(tags=["downstreams"])
 
 
 async def _payload(request: Request, server: ServerConfig) -> Any:
@@ -223,17 +223,14 @@ async def own_name(request: Request, directory: Directory, name: str) -> str:
 
 @router.get(
     "/v1/downstreams",
-    summary="The downstreams, a page at a time, with their health",
-    description=described(
+    **operation(
+        "downstreams",
+        "The downstreams, a page at a time, with their health",
         "The config file's and those made through the API, by name, a page at a time (pass"
         " `next_cursor` as `cursor` for the next): settings (never a secret), health in one"
         " word (`health`), breaker state, disabled or not (since when, why), failing since,"
         " deliveries by state. An app's key lists its own; the admin every one, an app's as"
         " `APP/NAME`.",
-        "downstreams",
-    ),
-    responses=guarded(
-        "downstreams",
         {
             200: answer("A page of downstreams.", DownstreamList),
             422: answer("`limit` is out of range, or `cursor` is not this list's.", _ERR),
@@ -258,18 +255,14 @@ async def list_downstreams(
 
 @router.post(
     "/v1/downstreams",
-    summary="Make a downstream",
-    description=described(
+    **operation(
+        "downstreams",
+        "Make a downstream",
         "In use on every replica within a tick, and kept across restarts. Its signing secret"
         " is made here and stored sealed: a `whsec_` one is shown in this answer only; of an"
         " ed25519 or rfc9421 key, only its public key is ever shown. A URL must reach a"
         " public address (unless `delivery.allow_private_networks`), also after DNS at"
         " connect time.",
-        "downstreams",
-    ),
-    status_code=201,
-    responses=guarded(
-        "downstreams",
         {
             201: answer("Made; a `whsec_` `secret` is shown this once.", DownstreamCreated),
             409: answer("The name is taken (by the config file or the API).", _ERR),
@@ -277,6 +270,7 @@ async def list_downstreams(
         },
         params=False,
     ),
+    status_code=201,
     openapi_extra=body(
         ManagedDownstreamConfig,
         "DownstreamSettings",
@@ -300,15 +294,16 @@ async def create_downstream(
 
 
 # The routes under /v1/downstreams/{name}: after /v1/downstreams/preview (catalog.py).
-one = APIRouter(tags=["downstreams"], dependencies=[needs("downstreams")])
+one = APIRouter(tags=["downstreams"])
 
 
 @one.get(
     "/v1/downstreams/{name:downstream}",
-    summary="One downstream",
-    description=described("Its settings (never its secret) and health.", "downstreams"),
-    responses=guarded(
-        "downstreams", {200: answer("The downstream.", DownstreamDetail), 404: NO_DOWNSTREAM}
+    **operation(
+        "downstreams",
+        "One downstream",
+        "Its settings (never its secret) and health.",
+        {200: answer("The downstream.", DownstreamDetail), 404: NO_DOWNSTREAM},
     ),
 )
 async def get_downstream(
@@ -321,13 +316,10 @@ async def get_downstream(
 
 @one.patch(
     "/v1/downstreams/{name:downstream}",
-    summary="Change a downstream made through the API",
-    description=described(
+    **operation(
+        "downstreams",
+        "Change a downstream made through the API",
         "The fields given replace its settings (the name stays); the whole is checked again.",
-        "downstreams",
-    ),
-    responses=guarded(
-        "downstreams",
         {
             200: answer("Changed.", DownstreamDetail),
             404: NO_DOWNSTREAM,
@@ -357,14 +349,11 @@ async def change_downstream(
 
 @one.delete(
     "/v1/downstreams/{name:downstream}",
-    summary="Remove a downstream made through the API",
-    description=described(
+    **operation(
+        "downstreams",
+        "Remove a downstream made through the API",
         "At once, on every replica within a tick: what it still had to deliver ends as dead"
         " letters, with the reason.",
-        "downstreams",
-    ),
-    responses=guarded(
-        "downstreams",
         {200: answer("Removed.", Removed), 404: NO_DOWNSTREAM, 409: FROM_CONFIG},
     ),
 )

@@ -13,9 +13,9 @@ from receiver.config import problems
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer, ErrorAnswer
-from receiver.kernel.http.openapi import PathName, answer, body, described, guarded, reply
+from receiver.kernel.http.openapi import PathName, answer, body, reply
 from receiver.keys.bearers import Keys
-from receiver.keys.guard import Keyring, needs
+from receiver.keys.guard import Keyring, operation
 from receiver.keys.rows.keys import KeyRow
 from receiver.keys.rules import KeyLimits, Scope
 from receiver.wiring.dependencies import AccessChange, ServerSection
@@ -109,23 +109,19 @@ async def make_key(keys: Keys, payload: object) -> tuple[dict[str, Any], str]:
     return key_info(row), key
 
 
-router = APIRouter(tags=["keys"], dependencies=[needs("admin")])
+router = APIRouter(tags=["keys"])
 
 
 @router.post(
     "/v1/keys",
-    summary="Make an API key",
-    description=described(
+    **operation(
+        "admin",
+        "Make an API key",
         "A key for an app, holding only the scopes given: `tasks:submit`, `tasks:read`,"
         " `tasks:cancel`, `downstreams`, `admin`. A key without `admin` sees only the tasks"
         " it made. Only a keyed hash of it is stored: the key is in this answer and nowhere"
         " else. Its optional limits, `max_queued` and `max_per_day`, refuse a submit past"
         " them (429 with `Retry-After`) at `POST /v1/tasks` and at the `/runwayml` door.",
-        "admin",
-    ),
-    status_code=201,
-    responses=guarded(
-        "admin",
         {
             201: answer("Made; `key` is shown this once.", KeyCreated),
             400: answer("The body is not JSON.", ErrorAnswer),
@@ -135,6 +131,7 @@ router = APIRouter(tags=["keys"], dependencies=[needs("admin")])
         },
         params=False,
     ),
+    status_code=201,
     openapi_extra=body(NewKey, "NewKey", "The key's name and scopes."),
 )
 async def create_key(request: Request, server: ServerSection, keys: Keyring) -> Response:
@@ -145,9 +142,13 @@ async def create_key(request: Request, server: ServerSection, keys: Keyring) -> 
 
 @router.get(
     "/v1/keys",
-    summary="Every live API key",
-    description=described("Names, scopes, limits, when made and last used; never a key.", "admin"),
-    responses=guarded("admin", {200: answer("The keys.", KeyList)}, params=False),
+    **operation(
+        "admin",
+        "Every live API key",
+        "Names, scopes, limits, when made and last used; never a key.",
+        {200: answer("The keys.", KeyList)},
+        params=False,
+    ),
 )
 async def list_keys(keys: Keyring) -> Response:
     return reply(KeyList, {"keys": await keys.listed()})
@@ -155,14 +156,11 @@ async def list_keys(keys: Keyring) -> Response:
 
 @router.delete(
     "/v1/keys/{name}",
-    summary="Revoke an API key",
-    description=described(
+    **operation(
+        "admin",
+        "Revoke an API key",
         "Refused (401) by every replica within a second; the share links it made stop"
         " opening. Its tasks stay as they are.",
-        "admin",
-    ),
-    responses=guarded(
-        "admin",
         {
             200: answer("Revoked.", KeyRevoked),
             404: answer("No live key of that name.", ErrorAnswer),

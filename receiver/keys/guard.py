@@ -1,15 +1,19 @@
-"""Who a request comes from (its bearer token), whether that covers what it asks, and a
-route's guard on FastAPI: a scope, as a security dependency the document shows. What else
-every route shares for the document is the kernel's (receiver/kernel/http/openapi.py)."""
+"""Who a request comes from (its bearer token), whether that covers what it asks, a route's
+guard on FastAPI (a scope, as a security dependency the document shows), and a guarded
+route declared once from its scope. What else every route shares for the document is the
+kernel's (receiver/kernel/http/openapi.py)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, TypedDict, cast
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
+from pydantic import BaseModel
 
 from receiver.kernel.errors import NotAllowed, NotAuthenticated
+from receiver.kernel.http.models import ErrorAnswer
+from receiver.kernel.http.openapi import described, guarded
 from receiver.keys.bearers import Keys
 from receiver.keys.rules import Caller, Scope
 from receiver.wiring.dependencies import on_app
@@ -64,3 +68,34 @@ async def _caller(
 def needs(scope: Scope) -> Any:
     """The route's guard: a bearer token holding `scope` (or `admin`)."""
     return Security(_caller, scopes=[scope])
+
+
+class Operation(TypedDict):
+    """What a route's decorator takes: `@router.get(path, **operation(...))`."""
+
+    summary: str
+    description: str
+    dependencies: list[Any]
+    responses: dict[int | str, dict[str, Any]]
+
+
+def operation(
+    scope: Scope,
+    summary: str,
+    text: str,
+    answers: dict[int, dict[str, Any]],
+    *,
+    params: bool = True,
+    guard: bool = True,
+    refusal: type[BaseModel] = ErrorAnswer,
+) -> Operation:
+    """A route behind a bearer token holding `scope`, the scope named once: its description
+    saying so, its guard (`guard=False` where a parameter of the handler holds it, giving
+    the caller), and its answers with the refusals every such route gives (`params`: a 400
+    for a wrong parameter too; `refusal`: their model)."""
+    return Operation(
+        summary=summary,
+        description=described(text, scope),
+        dependencies=[needs(scope)] if guard else [],
+        responses=guarded(scope, answers, refusal, params),
+    )

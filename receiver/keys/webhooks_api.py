@@ -13,9 +13,9 @@ from starlette.responses import Response
 
 from receiver.kernel.errors import InvalidRequest
 from receiver.kernel.http.models import Answer, ErrorAnswer
-from receiver.kernel.http.openapi import answer, described, guarded, reply
+from receiver.kernel.http.openapi import answer, reply
 from receiver.kernel.secrets.message_signatures import key_id
-from receiver.keys.guard import caller_of, needs
+from receiver.keys.guard import caller_of, operation
 from receiver.keys.webhook_keys import AppWebhookKeys, TaskWebhookKeys
 from receiver.wiring.dependencies import DeliverySection, on_app
 
@@ -66,17 +66,15 @@ router = APIRouter(tags=["tasks"])
 
 @router.get(
     "/v1/webhooks/default/secret",
-    summary="The app's task-webhook secret",
-    description=described(
+    **operation(
+        "tasks:submit",
+        "The app's task-webhook secret",
         "The secret the caller's app's tasks' own webhooks (`webhook` on a submit) are signed"
         " with, made at its first need: no other app's tasks are signed with it, and the"
         " relay-wide `delivery.task_webhook_secret_env` signs only the operator's own tasks.",
-        "tasks:submit",
+        {200: answer("Its secret.", WebhookSecret), 422: _NO_APP},
+        params=False,
     ),
-    responses=guarded(
-        "tasks:submit", {200: answer("Its secret.", WebhookSecret), 422: _NO_APP}, params=False
-    ),
-    dependencies=[needs("tasks:submit")],
 )
 async def webhook_secret(request: Request, keys: WebhookKeys, rules: DeliverySection) -> Response:
     app_id = _app_of(request, rules.task_webhook_secret_env)
@@ -85,18 +83,16 @@ async def webhook_secret(request: Request, keys: WebhookKeys, rules: DeliverySec
 
 @router.post(
     "/v1/webhooks/default/secret/rotate",
-    summary="Rotate the app's task-webhook secret",
-    description=described(
+    **operation(
+        "downstreams",
+        "Rotate the app's task-webhook secret",
         "A new secret and ed25519 key for the caller's app's task webhooks. For"
         " `delivery.rotation_overlap_seconds` (24 h by default) every delivery carries the"
         " old signatures beside the new ones (`previous_key_until` says until when), and the"
         " app's JWKS holds both public keys, so its receivers can switch.",
-        "downstreams",
+        {200: answer("Rotated.", WebhookSecret), 422: _NO_APP},
+        params=False,
     ),
-    responses=guarded(
-        "downstreams", {200: answer("Rotated.", WebhookSecret), 422: _NO_APP}, params=False
-    ),
-    dependencies=[needs("downstreams")],
 )
 async def rotate_webhook_secret(
     request: Request, keys: WebhookKeys, rules: DeliverySection

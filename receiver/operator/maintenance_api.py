@@ -13,8 +13,8 @@ from starlette.responses import Response
 
 from receiver.kernel.errors import Conflict, StoreError
 from receiver.kernel.http.models import Answer, ErrorAnswer, Params
-from receiver.kernel.http.openapi import answer, described, guarded, reply
-from receiver.keys.guard import needs
+from receiver.kernel.http.openapi import answer, reply
+from receiver.keys.guard import operation
 from receiver.media.api import Storage
 from receiver.media.storage.local import MediaStoreError
 from receiver.retention.worker import prune_now
@@ -42,20 +42,17 @@ class MediaPruned(Answer):
     retention_days: float = Field(description="`media.retention_days`: older copies go.")
 
 
-router = APIRouter(tags=["maintenance"], dependencies=[needs("admin")])
+router = APIRouter(tags=["maintenance"])
 
 
 @router.post(
     "/v1/retention/prune",
-    summary="Prune ended tasks now",
-    description=described(
+    **operation(
+        "admin",
+        "Prune ended tasks now",
         "Removes the tasks that ended more than `retention.task_days` ago, with everything"
         " that hangs on them, as the relay does every"
         " `advanced.retention.prune_interval_seconds`; with `dry_run`, only counts them.",
-        "admin",
-    ),
-    responses=guarded(
-        "admin",
         {
             200: answer("Pruned, or counted.", Pruned),
             409: answer("Another replica is pruning now.", ErrorAnswer),
@@ -80,14 +77,11 @@ async def prune(
 
 @router.post(
     "/v1/media/prune",
-    summary="Remove old media copies now",
-    description=described(
+    **operation(
+        "admin",
+        "Remove old media copies now",
         "Removes the copies of renders older than `media.retention_days` from the media"
         " store, as the media worker does hourly.",
-        "admin",
-    ),
-    responses=guarded(
-        "admin",
         {
             200: answer("Removed.", MediaPruned),
             503: answer("The media store cannot be reached.", ErrorAnswer),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter, ValidationError
@@ -19,9 +19,9 @@ from receiver.kernel.errors import InvalidRequest, NotFound, RelayError
 from receiver.kernel.http.answers import Json, methods_of
 from receiver.kernel.http.body import read_json
 from receiver.kernel.http.models import Answer
-from receiver.kernel.http.openapi import answer, body, described, reply
+from receiver.kernel.http.openapi import answer, body, reply
 from receiver.kernel.store import Store
-from receiver.keys.guard import authorize, keys_of, needs
+from receiver.keys.guard import authorize, keys_of, operation
 from receiver.keys.rules import Scope
 from receiver.lifecycle.rules.task import passed_through
 from receiver.runway_api import shape
@@ -30,7 +30,6 @@ from receiver.runway_api.tasks import (
     RunwayError,
     create,
     refusal,
-    runway_answers,
     runway_version,
     tasks_since,
 )
@@ -135,25 +134,20 @@ async def _elsewhere(request: Request) -> Response:
 
 
 _USAGE = "/runwayml/v1/organization/usage"
-_USAGE_DOC: dict[str, Any] = {
-    "summary": "Credits per model per day (Runway's shape)",
-    "description": described(
-        "Runway's `POST /v1/organization/usage` (as its Python SDK's `retrieve_usage` sends"
-        " it; `GET` with the dates in the query as well): the credits CometAPI confirmed for"
-        " the tasks made each day (UTC) of the window, per model (an API key's own tasks"
-        " only). A model Runway's SDK does not name is left out, as its strict mode would"
-        " refuse it.",
-        "tasks:read",
-    ),
-    "dependencies": [needs("tasks:read")],
-    "responses": runway_answers(
-        "tasks:read",
-        {
-            200: answer("The usage.", RunwayUsage),
-            400: answer("A date is wrong, or the window is over 90 days.", RunwayError),
-        },
-    ),
-}
+_USAGE_DOC = operation(
+    "tasks:read",
+    "Credits per model per day (Runway's shape)",
+    "Runway's `POST /v1/organization/usage` (as its Python SDK's `retrieve_usage` sends"
+    " it; `GET` with the dates in the query as well): the credits CometAPI confirmed for"
+    " the tasks made each day (UTC) of the window, per model (an API key's own tasks"
+    " only). A model Runway's SDK does not name is left out, as its strict mode would"
+    " refuse it.",
+    {
+        200: answer("The usage.", RunwayUsage),
+        400: answer("A date is wrong, or the window is over 90 days.", RunwayError),
+    },
+    refusal=RunwayError,
+)
 router = APIRouter(tags=["runwayml"], dependencies=[Depends(runway_version)])
 router.add_api_route(
     _USAGE,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,14 +26,11 @@ from receiver.kernel.http.openapi import (
     PathId,
     answer,
     body,
-    described,
-    guarded,
     reply,
 )
 from receiver.kernel.observability import tracing
 from receiver.kernel.store import Store
-from receiver.keys.guard import caller_of, needs
-from receiver.keys.rules import Scope
+from receiver.keys.guard import caller_of, operation
 from receiver.lifecycle.rules.records import Task, TaskFilter
 from receiver.lifecycle.rules.task import FRONT_DOOR
 from receiver.runway_api import files as runway_files
@@ -286,11 +283,6 @@ _CREATE_REPLIES = {
 }
 
 
-def runway_answers(scope: Scope, answers: dict[int, dict[str, Any]]) -> dict[int | str, Any]:
-    """A Runway route's answers, its refusals in Runway's shape."""
-    return guarded(scope, answers, RunwayError)
-
-
 # Every route of Runway's shape asks for its version header; every refusal under /runwayml
 # has Runway's shape (`refusal`, through the application's handlers), as its SDKs read it.
 router = APIRouter(tags=["runwayml"], dependencies=[Depends(runway_version)])
@@ -300,15 +292,15 @@ for _kind in FRONT_DOOR:
         f"/runwayml/v1/{_kind}",
         _creates(_kind),
         methods=["POST"],
-        summary=f"Create a {_kind} task (Runway's shape)",
-        description=described(
+        **operation(
+            "tasks:submit",
+            f"Create a {_kind} task (Runway's shape)",
             f"Runway's `POST /v1/{_kind}`. The task is stored and queued like `POST /v1/tasks`;"
             f" the answer waits up to {CREATE_WAIT_SECONDS:g} s for CometAPI to take it, so"
             " that CometAPI's refusal is a 400 here, as Runway gives it.",
-            "tasks:submit",
+            _CREATE_REPLIES,
+            refusal=RunwayError,
         ),
-        dependencies=[needs("tasks:submit")],
-        responses=runway_answers("tasks:submit", _CREATE_REPLIES),
         openapi_extra=body(
             RunwayBody, f"Runway_{_kind}", "Runway's own fields, passed on as sent."
         ),
@@ -318,43 +310,37 @@ router.add_api_route(
     "/runwayml/v1/organization",
     organization,
     methods=["GET"],
-    summary="The organization (Runway's shape)",
-    description=described(
+    **operation(
+        "tasks:read",
+        "The organization (Runway's shape)",
         "What the relay knows of Runway's organization: the concurrency cap it keeps, and"
         " per model the tasks made today (UTC) and the credits CometAPI confirmed for them"
         " (an API key's own tasks only).",
-        "tasks:read",
+        {200: answer("The organization.", RunwayOrganization)},
+        refusal=RunwayError,
     ),
-    dependencies=[needs("tasks:read")],
-    responses=runway_answers("tasks:read", {200: answer("The organization.", RunwayOrganization)}),
 )
 router.add_api_route(
     "/runwayml/v1/tasks/{task_id}",
     retrieve,
     methods=["GET"],
-    summary="A task (Runway's shape)",
-    description=described(
-        "Any relay task, as Runway's `GET /v1/tasks/{id}` shows one.", "tasks:read"
-    ),
-    dependencies=[needs("tasks:read")],
-    responses=runway_answers(
-        "tasks:read", {200: answer("The task.", RunwayTask), 404: answer("No such task.", _ERR)}
+    **operation(
+        "tasks:read",
+        "A task (Runway's shape)",
+        "Any relay task, as Runway's `GET /v1/tasks/{id}` shows one.",
+        {200: answer("The task.", RunwayTask), 404: answer("No such task.", _ERR)},
+        refusal=RunwayError,
     ),
 )
 router.add_api_route(
     "/runwayml/v1/tasks/{task_id}",
     delete,
     methods=["DELETE"],
-    status_code=204,
-    summary="Cancel a task (Runway's shape)",
-    description=described(
+    **operation(
+        "tasks:cancel",
+        "Cancel a task (Runway's shape)",
         "Cancels it: at once while it waits in the submit queue, else at CometAPI. A task"
         " that has ended is left as it is (204: nothing to cancel).",
-        "tasks:cancel",
-    ),
-    dependencies=[needs("tasks:cancel")],
-    responses=runway_answers(
-        "tasks:cancel",
         {
             204: answer("Cancelled, or it had ended."),
             404: answer("No such task.", _ERR),
@@ -362,5 +348,7 @@ router.add_api_route(
             502: answer("CometAPI refused or failed the cancel.", _ERR),
             504: answer("CometAPI did not answer in time.", _ERR),
         },
+        refusal=RunwayError,
     ),
+    status_code=204,
 )

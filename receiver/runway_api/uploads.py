@@ -29,13 +29,13 @@ from receiver.kernel.errors import (
 )
 from receiver.kernel.http.body import read_body, read_json
 from receiver.kernel.http.models import Answer
-from receiver.kernel.http.openapi import answer, body, described, reply
-from receiver.keys.guard import caller_of, needs
+from receiver.kernel.http.openapi import answer, body, reply
+from receiver.keys.guard import caller_of, operation
 from receiver.media import transactions
 from receiver.media.rules import uploads
 from receiver.media.storage.local import MediaStore, MediaStoreError
 from receiver.runway_api.files import UPLOAD_SALT, URI_SALT, media_store, signer
-from receiver.runway_api.tasks import RunwayError, refusal, runway_answers, runway_version
+from receiver.runway_api.tasks import RunwayError, refusal, runway_version
 from receiver.wiring.dependencies import (
     PublicUrl,
     ServerSection,
@@ -69,24 +69,21 @@ router = APIRouter(tags=["runwayml"], dependencies=[Depends(runway_version)])
 
 @router.post(
     "/runwayml/v1/uploads",
-    summary="Start an ephemeral upload (Runway's shape)",
-    description=described(
+    **operation(
+        "tasks:submit",
+        "Start an ephemeral upload (Runway's shape)",
         "Runway's `POST /v1/uploads`, as `uploads.create_ephemeral` calls it: answers"
         " where to post the file (a signed URL of the relay's, an hour long) and the"
         " `runway://` URI a create names in place of a URL (a day long; the key's own)."
         f" Files: {', '.join(uploads.TYPES)}, up to {uploads.MAX_UPLOAD_BYTES} bytes,"
         " checked by their first bytes too; one file a URL, and each key up to"
         " `[media] upload_bytes_per_hour` bytes in any hour. Needs `[media]` on.",
-        "tasks:submit",
-    ),
-    dependencies=[needs("tasks:submit")],
-    responses=runway_answers(
-        "tasks:submit",
         {
             200: answer("Where to post the file.", UploadStarted),
             400: answer("Not a file type Runway takes.", RunwayError),
             404: answer("The relay's media store is off.", RunwayError),
         },
+        refusal=RunwayError,
     ),
     openapi_extra=body(UploadAsked, "Runway_upload", "The file's name."),
 )

@@ -18,10 +18,10 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from receiver.kernel.errors import NotFound, RelayError
 from receiver.kernel.http.models import Answer, ErrorAnswer, Params
-from receiver.kernel.http.openapi import PathId, Token, answer, described, guarded, media, reply
+from receiver.kernel.http.openapi import PathId, Token, answer, described, media, reply
 from receiver.kernel.store import Store
 from receiver.keys.bearers import Keys
-from receiver.keys.guard import Keyring, caller_of, needs
+from receiver.keys.guard import Keyring, caller_of, operation
 from receiver.shares.links import ShareRefused, ShareSigner
 from receiver.shares.page import look_of, page_headers, render_closed, render_page
 from receiver.shares.share import make_link, opened_link, shared_view
@@ -103,21 +103,17 @@ pages = APIRouter(tags=["share"])
 
 @router.post(
     "/v1/tasks/{task_id}/share",
-    summary="A share link to one of the key's tasks",
-    description=described(
+    **operation(
+        "tasks:read",
+        "A share link to one of the key's tasks",
         "A signed link that opens this one task, read only, for the app's own user: a"
         " page (progress, then the render), `/task` (JSON) and `/stream` (SSE), both open"
         " to any origin. Its token is opaque. It expires (7 days unless `ttl_seconds` says"
         " otherwise) and stops opening, its streams ending, when the key that made it is"
         " revoked (a link of the admin token's: when the admin token changes).",
-        "tasks:read",
-    ),
-    status_code=201,
-    dependencies=[needs("tasks:read")],
-    responses=guarded(
-        "tasks:read",
         {201: answer("The link.", ShareCreated), 404: answer("No such task.", ErrorAnswer)},
     ),
+    status_code=201,
 )
 async def create_share(
     request: Request,

@@ -10,8 +10,8 @@ from starlette.responses import Response
 
 from receiver.kernel.http import models as m
 from receiver.kernel.http.models import Epoch, Id, Params
-from receiver.kernel.http.openapi import described, guarded, media
-from receiver.keys.guard import caller_of, needs
+from receiver.kernel.http.openapi import media
+from receiver.keys.guard import caller_of, operation
 from receiver.stream.changes import ChangeHub
 from receiver.stream.route import stream_response
 from receiver.tasks import actions as task_actions
@@ -39,16 +39,15 @@ LastEventId = Annotated[
 
 @live.get(
     "/v1/stream",
-    summary="Live changes (Server-Sent Events)",
-    description=described(
+    **operation(
+        "tasks:read",
+        "Live changes (Server-Sent Events)",
         "Never ends. `event: task` carries a task summary as it changes, `event: attempt` a"
         " delivery attempt as it ends; each `id` is where a reconnecting client resumes"
         " (`Last-Event-ID`), also after a restart of the relay. A `: keep-alive` comment"
         " comes every 15 s.",
-        "tasks:read",
+        {200: media("The stream.", "text/event-stream")},
     ),
-    dependencies=[needs("tasks:read")],
-    responses=guarded("tasks:read", {200: media("The stream.", "text/event-stream")}),
     response_class=Response,
 )
 async def stream(

@@ -18,12 +18,10 @@ from receiver.kernel.http.openapi import (
     PathId,
     answer,
     body,
-    described,
-    guarded,
     reply,
 )
 from receiver.kernel.observability import tracing
-from receiver.keys.guard import caller_of, needs
+from receiver.keys.guard import caller_of, needs, operation
 from receiver.keys.rules import Caller
 from receiver.lifecycle.rules.records import TaskFilter
 from receiver.tasks import actions as task_actions
@@ -64,19 +62,15 @@ IdempotencyKey = Annotated[
 
 @router.post(
     "/v1/tasks",
-    summary="Submit a task",
-    description=described(
+    **operation(
+        "tasks:submit",
+        "Submit a task",
         "Checked against CometAPI's published limits and stored in the submit queue, at"
         " once: a submit worker sends it when CometAPI has room (`upstream.max_concurrent_"
         "tasks`), and tries again while CometAPI is busy (429, 502, 503, 504, no answer)."
         " The callback kinds (`video2video`, `generate`, `act_one`) get the relay's own"
         " signed callback URL; the official-format kinds are polled. A refusal that will"
         " not change fails the task, as its events say.",
-        "tasks:submit",
-    ),
-    status_code=202,
-    responses=guarded(
-        "tasks:submit",
         {
             200: answer(
                 "An earlier submit with this Idempotency-Key: that task.", answers.Submitted
@@ -95,7 +89,9 @@ IdempotencyKey = Annotated[
                 headers=LIMIT_RETRY_AFTER,
             ),
         },
+        guard=False,
     ),
+    status_code=202,
     openapi_extra=body(
         AnyTaskRequest,
         "TaskRequest",
@@ -131,14 +127,10 @@ async def create_task(
 
 @router.get(
     "/v1/tasks",
-    summary="List tasks",
-    description=described(
+    **operation(
+        "tasks:read",
+        "List tasks",
         "Newest first, a page at a time: pass the answer's `next` as `before` for the next.",
-        "tasks:read",
-    ),
-    dependencies=[needs("tasks:read")],
-    responses=guarded(
-        "tasks:read",
         {
             200: answer("A page of tasks.", answers.TaskPage),
             404: answer("`app` names no live app.", _ERR),
@@ -168,15 +160,14 @@ async def list_tasks(
 
 @router.get(
     "/v1/tasks/{task_id}",
-    summary="One task with its history",
-    description=described(
+    **operation(
+        "tasks:read",
+        "One task with its history",
         "State, outputs and cost; its place in the submit queue and every send to CometAPI;"
         " every event (callbacks with CometAPI's verdict on them), every delivery per"
         " downstream and every delivery attempt.",
-        "tasks:read",
+        {200: answer("The task.", TaskDetail), 404: _TASK_GONE},
     ),
-    dependencies=[needs("tasks:read")],
-    responses=guarded("tasks:read", {200: answer("The task.", TaskDetail), 404: _TASK_GONE}),
 )
 async def get_task(request: Request, store: Stored, task_id: PathId) -> Response:
     # The newest events' documents say where the copies of the renders are.
@@ -189,17 +180,13 @@ async def get_task(request: Request, store: Stored, task_id: PathId) -> Response
 
 @router.delete(
     "/v1/tasks/{task_id}",
-    summary="Cancel a task",
-    description=described(
+    **operation(
+        "tasks:cancel",
+        "Cancel a task",
         "A task still waiting in the submit queue is cancelled here, at once: it never"
         " reaches CometAPI. Else an official-format task is cancelled at CometAPI, then"
         " recorded as cancelled; CometAPI documents no cancel for `video2video`: 409, as for"
         " a task that has ended or is being sent at this moment.",
-        "tasks:cancel",
-    ),
-    dependencies=[needs("tasks:cancel")],
-    responses=guarded(
-        "tasks:cancel",
         {
             200: answer("Cancelled.", answers.TaskSummary),
             404: _TASK_GONE,

@@ -49,6 +49,21 @@ def test_the_documented_security_names_the_scope() -> None:
                 assert "403" in spec["responses"]
 
 
+def test_a_route_is_guarded_exactly_where_its_description_says() -> None:
+    """A route declared through `operation` is guarded by its scope; any other says it is
+    open or signed, so one that forgot its guard cannot pass for a guarded one."""
+    from receiver.api.routers import openapi
+    from receiver.kernel.http.openapi import described
+
+    paths = openapi()["paths"]
+    for op in OPERATIONS:
+        for method in op.methods:
+            text = paths[op.path][method.lower()].get("description", "")
+            notes = [described("", op.scope)] if op.auth == "admin" else []
+            notes = notes or [described("", auth="none"), described("", auth="signed")]
+            assert any(text.endswith(note) for note in notes), (op.path, method)
+
+
 def test_admin_holds_every_scope_and_sees_every_task() -> None:
     admin = Caller("key_1", "ops", frozenset({"admin"}))
     for scope in SCOPES:
