@@ -198,9 +198,11 @@ class Connections:
                 if d is not None:
                     self._open(d, secrets)
 
-    async def with_work(self, due: Iterable[str], now: float) -> None:
+    async def with_work(self, due: Iterable[str], now: float, handed: bool = False) -> None:
         """Lanes for the downstreams of `due` with none: read in one go through the
-        directory (an app's task webhooks' with its keys)."""
+        directory (an app's task webhooks' with its keys). `handed`: made for the rows a
+        transaction leased here, so none of theirs waits for a claim (drained: no round is
+        run for them as slots free)."""
         wanted = [n for n in due if n not in self.lanes and now >= self._missing.get(n, 0.0)]
         for name in [n for n in wanted if is_task_webhook(n)]:
             await self.task_lane(name)
@@ -211,6 +213,7 @@ class Connections:
                 self._missing[name] = now + self.rules.outbox_scan_seconds
             elif name not in self.lanes:
                 self._open(*found[name])
+                self.lanes[name].drained = handed
 
     def let_go(self, now: float) -> None:
         """The lanes idle a while let go (their connections closed once idle), but the
@@ -226,7 +229,7 @@ class Connections:
 
         async def opening() -> None:
             try:
-                await self.with_work(names, time.time())
+                await self.with_work(names, time.time(), handed=True)
             except Exception:  # made at the next claim that finds their rows due
                 logs.get_logger("receiver").exception("fanout.lanes_failed", downstreams=names)
             then()

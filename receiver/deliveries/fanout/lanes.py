@@ -79,7 +79,7 @@ def app_task_webhooks(name: str, keys: AppWebhookKeys, d: DeliveryConfig) -> Dow
     )
 
 
-@dataclass
+@dataclass(eq=False)  # one lane is itself alone: compared and hashed by identity
 class Lane:
     """One downstream's share of the fan-out: its own cap, rate, breaker and slots."""
 

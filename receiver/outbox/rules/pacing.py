@@ -71,4 +71,6 @@ def claim_round(
     wanted = share_slots(ready, sum(1 for i in places if i < turn), free, allowance)
     if not wanted:
         return wanted, turn
-    return wanted, places[ready.index(wanted[-1][0])] + 1
+    # Found by identity: a lane's equality would compare its every field, on every lane.
+    last = wanted[-1][0]
+    return wanted, next(place for place, lane in zip(places, ready) if lane is last) + 1
