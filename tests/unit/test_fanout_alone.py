@@ -150,10 +150,13 @@ async def _found_each_tick(tmp_path: Path) -> None:
         await store.run(succeeded)
         lane = Lane.of(flooding)
         lane.backlog = True  # its last claim came back full, as in a flood
-        # Between ticks, every lane known to have a backlog: the store is not asked...
-        assert await with_rows_due(store, [lane], set(), ticked=False) == {"flooding"}
-        # ...but each tick it is, whatever they have: the one with no lane has its turn.
-        assert await with_rows_due(store, [lane], set(), ticked=True) == {"flooding", "waiting"}
+        # A round run as slots free: the lanes known to have rows, the store not searched...
+        assert await with_rows_due(store, [lane], set(), search=False) == {"flooding"}
+        # ...but each tick (or rows committed) it is: the one with no lane has its turn.
+        assert await with_rows_due(store, [lane], set(), search=True) == {"flooding", "waiting"}
+        quiet = Lane.of(waiting)  # no backlog, nothing searched: drained until rows come
+        assert await with_rows_due(store, [lane, quiet], set(), search=False) == {"flooding"}
+        assert quiet.drained and not quiet.backlog
     finally:
         await store.close()
 

@@ -199,20 +199,22 @@ LANE_IDLE_SECONDS = 60.0
 
 
 async def with_rows_due(
-    store: Store, lanes: list[Lane], disabled: set[str], ticked: bool
+    store: Store, lanes: list[Lane], disabled: set[str], search: bool
 ) -> set[str]:
-    """The downstreams that claim this round (a lane is made for one with none): with many
-    downstreams, an idle one costs no transaction. The store is asked unless every lane is
-    known to have a backlog, and each tick (`ticked`) whatever they have: a downstream with
-    no lane has rows only the store knows of (a retry come due, a replay), which must not
-    wait until another app's backlog drains. Those with nothing due are drained until new
-    rows come or a tick passes."""
-    due = {lane.downstream.name for lane in lanes if lane.backlog}
-    if ticked or not lanes or len(due) < len(lanes):
-        due |= await downstream_transactions.due(store)
-    due -= disabled
-    for lane in lanes:
-        if lane.downstream.name not in due:
+    """The downstreams that claim this round (a lane is made for one with none): those
+    known to have rows (a full claim, leases given back), and when `search` (rows were
+    committed, or a tick passed) those the store has rows due for: a downstream with no
+    lane has rows only the store knows of (a retry come due, a replay), which must not wait
+    until another app's backlog drains. A round run as slots free searches nothing: with
+    many downstreams, one search lists each of them. Those with nothing due are drained
+    until new rows come or a tick passes."""
+    found = await downstream_transactions.due(store) if search else set()
+    due = found - disabled
+    for lane in lanes:  # one pass: with many lanes, each round visits every one
+        name = lane.downstream.name
+        if lane.backlog and name not in disabled:
+            due.add(name)
+        elif name not in due:
             lane.drained, lane.backlog = True, False
     return due
 

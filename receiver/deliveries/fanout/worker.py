@@ -143,6 +143,8 @@ class Fanout:
         limit = self.settings.concurrency
         self._refill_at = limit - max(1, limit // 4)
         self._slots = asyncio.Event()
+        self._given_back = asyncio.Event()  # leases handed over were given back
+        self._rows_new = True  # rows committed since the store was last searched
         # The attempts holding a lane's slot, each with its turn: attempts are numbered as
         # they begin (a claim's clock is read before its transaction, a commit's after).
         self._lane_of: dict[asyncio.Task[None], tuple[Lane, int]] = {}
@@ -185,7 +187,7 @@ class Fanout:
         claims (a lane changed or removed meanwhile gives its job back too)."""
         now, lanes = time.time(), self.out.lanes.values()
         backlogged = any(lane.backlog for lane in lanes)  # once: a burst hands many jobs
-        refused: list[str] = []
+        refused: list[DeliveryJob] = []
         laneless: dict[str, list[DeliveryJob]] = {}
         for job in jobs:
             lane = self.out.lanes.get(job.delivery.downstream)
@@ -194,7 +196,7 @@ class Fanout:
             elif startable(lane, backlogged, self._disabled, self._free(), now):
                 self._start(job, lane, now, None)  # unrated: none leased within a rate
             else:
-                refused.append(job.delivery.id)
+                refused.append(job)
         if laneless:
             self.out.open_later(list(laneless), partial(self._lanes_made, laneless))
         if refused:
@@ -205,25 +207,30 @@ class Fanout:
         lane (no such downstream usable here), their leases are given back."""
         lanes = self.out.lanes
         self.start([job for name, jobs in laneless.items() if name in lanes for job in jobs])
-        lost = [job.delivery.id for n, jobs in laneless.items() if n not in lanes for job in jobs]
+        lost = [job for name, jobs in laneless.items() if name not in lanes for job in jobs]
         if lost:
             self._giving_back(lost)
 
-    def _giving_back(self, delivery_ids: list[str]) -> None:
-        giving = asyncio.create_task(self._give_back(delivery_ids))
+    def _giving_back(self, jobs: list[DeliveryJob]) -> None:
+        giving = asyncio.create_task(self._give_back(jobs))
         self._recording.add(giving)
         giving.add_done_callback(self._recording.discard)
 
-    async def _give_back(self, delivery_ids: list[str]) -> None:
+    async def _give_back(self, jobs: list[DeliveryJob]) -> None:
+        """Their leases given back, for their lanes' claims (the store is not searched)."""
         try:
-            await delivery_story.give_back_leases(self.parts.store, delivery_ids, self.parts.owner)
+            ids = [job.delivery.id for job in jobs]
+            await delivery_story.give_back_leases(self.parts.store, ids, self.parts.owner)
         except Exception:  # their leases run out instead
-            self.parts.log.exception("fanout.give_back_failed", deliveries=len(delivery_ids))
-        self.parts.wakers.wake(Work.DELIVERIES)  # for the next claim
+            self.parts.log.exception("fanout.give_back_failed", deliveries=len(jobs))
+            return
+        self.out.have_rows(job.delivery.downstream for job in jobs)
+        self._given_back.set()  # for the next claim
 
     async def _claim(self) -> int:
         """One round: each lane claims what its share allows, all in one go; a lane that
         gets less than it asked for is drained."""
+        self._given_back.clear()  # this round claims what was given back
         await self.out.follow()
         now = time.time()
         if ticked := now - self._disabled_read >= self.settings.outbox_scan_seconds:
@@ -241,7 +248,8 @@ class Fanout:
                 await self._report_breaker(lane, state)
         if free <= 0:
             return 0
-        due = await with_rows_due(self.parts.store, lanes, self._disabled, ticked)
+        search, self._rows_new = ticked or self._rows_new, False
+        due = await with_rows_due(self.parts.store, lanes, self._disabled, search)
         # The lanes of the downstreams with work and none yet (an app's task webhooks' with
         # its keys read again: none while they do not open, and its rows wait).
         await self.out.with_work(due, now)
@@ -253,23 +261,12 @@ class Fanout:
             free,
             lambda lane: lane.allowance(now, free),
         )
-        store, owner = self.parts.store, self.parts.owner
         lease = self.settings.attempt_lease_seconds
-        batches = await asyncio.gather(
-            *(
-                delivery_story.claim(
-                    store,
-                    owner,
-                    lease,
-                    n,
-                    lane.downstream.name,
-                    lane.claim_rate(),
-                    lane.ordered,
-                )
-                for lane, n in wanted
-            ),
-            return_exceptions=True,
-        )
+        claim = partial(delivery_story.claim, self.parts.store, self.parts.owner, lease)
+        claims = [
+            claim(n, lane.downstream.name, lane.claim_rate(), lane.ordered) for lane, n in wanted
+        ]
+        batches = await asyncio.gather(*claims, return_exceptions=True)
         for (lane, asked), jobs in zip(wanted, batches, strict=True):
             if isinstance(jobs, BaseException):
                 # One lane's claim failing (a row it could not read) leaves the others be.
@@ -337,7 +334,7 @@ class Fanout:
         emptied is no reason to claim: each claim is a transaction."""
         scan = self.settings.outbox_scan_seconds
         rows = asyncio.create_task(self.parts.wakers.wait(Work.DELIVERIES, scan))
-        waiters: list[asyncio.Task[Any]] = [rows, asyncio.create_task(stopping.wait())]
+        waiters = [rows, *map(asyncio.create_task, (stopping.wait(), self._given_back.wait()))]
         self._slots.clear()
         if slots:
             waiters.append(asyncio.create_task(self._slots.wait()))
@@ -345,6 +342,7 @@ class Fanout:
         for waiter in pending:
             waiter.cancel()
         if rows in done:  # new rows, or a tick: any lane may have work again
+            self._rows_new = True  # the store is searched for them
             for lane in self.out.lanes.values():
                 lane.drained = False
 

@@ -73,4 +73,4 @@ def claim_round(
         return wanted, turn
     # Found by identity: a lane's equality would compare its every field, on every lane.
     last = wanted[-1][0]
-    return wanted, next(place for place, lane in zip(places, ready) if lane is last) + 1
+    return wanted, next(p for p, lane in zip(places, ready, strict=True) if lane is last) + 1
