@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Protocol
@@ -118,7 +118,9 @@ class Route:
     """How one downstream's requests leave: its session, opened at its first request (a
     relay starts without aiohttp), the proxy, whether each target is judged first (a URL
     from the API), and its `auth` (`basic`'s and `bearer`'s `Authorization`, or `oauth2`'s
-    token source); `proxy_names`: the names the proxy may resolve unjudged."""
+    token source); `proxy_names`: the names the proxy may resolve unjudged; `lets_go`: how
+    a session shared with others (its app's) is given back when the route closes (None:
+    the session is its own, and closed)."""
 
     opens: Callable[[], aiohttp.ClientSession]
     proxy: str | None
@@ -126,6 +128,7 @@ class Route:
     tokens: TokenSource | None = None
     authorization: str | None = None
     proxy_names: tuple[str, ...] = ()
+    lets_go: Callable[[aiohttp.ClientSession], Awaitable[None]] | None = None
     _session: aiohttp.ClientSession | None = field(default=None, init=False)
     _closed: bool = field(default=False, init=False)
 
@@ -134,14 +137,15 @@ class Route:
         """Its session; DownstreamError once it was closed (the downstream changed)."""
         if self._session is None and not self._closed:
             self._session = self.opens()
-        if self._session is None or self._session.closed:
+        if self._closed or self._session is None or self._session.closed:
             raise DownstreamError("the downstream was changed or removed")
         return self._session
 
     async def close(self) -> None:
         self._closed = True
-        if self._session is not None:
-            await self._session.close()
+        session, self._session = self._session, None
+        if session is not None:
+            await (session.close() if self.lets_go is None else self.lets_go(session))
 
 
 @dataclass(frozen=True)

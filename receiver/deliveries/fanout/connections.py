@@ -9,7 +9,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from receiver.config import Downstream
 from receiver.config.downstream import BasicAuth, BearerAuth, client_tls_of, endpoint_auth
@@ -67,23 +67,29 @@ def proxy_names(rules: DeliveryConfig, d: Downstream) -> tuple[str, ...]:
     return tuple(rules.proxy_names) if rules.proxy and d.proxy is None else ()
 
 
+def _unguarded(rules: DeliveryConfig, d: Downstream, guarded: bool) -> bool:
+    """Its session's resolver lets private addresses through: its URL is the operator's,
+    or its requests go through the operator's `delivery.proxy` (the target is judged before
+    each send instead)."""
+    return not guarded or (bool(rules.proxy) and d.proxy is None)
+
+
 def open_session(
-    rules: DeliveryConfig, d: Downstream, guarded: bool, bodies: bool = True
+    rules: DeliveryConfig, d: Downstream, guarded: bool, bodies: bool = True, shared: bool = False
 ) -> aiohttp.ClientSession:
     """A session for one downstream's requests, with its TLS. `guarded`: its URL came through
-    the API, and its resolver refuses private addresses at connect time (the operator's
-    `delivery.proxy` excepted: the target is judged before each send instead). `bodies`:
-    its requests carry JSON (not the handshake's OPTIONS, which has no body)."""
+    the API, and its resolver refuses private addresses at connect time (`_unguarded`).
+    `bodies`: its requests carry JSON (not the handshake's OPTIONS, which has no body).
+    `shared` by its app's lanes (`AppSessions`): no cap of its own, each lane keeps its own."""
     import aiohttp  # with a downstream's first session: a relay starts without it
 
-    operators_proxy = bool(rules.proxy) and d.proxy is None
     tls = client_tls_of(d)
     context = client_tls(tls.client_cert, tls.client_key, tls.ca) if tls else tls_context()
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(
-            limit=d.max_in_flight,
+            limit=0 if shared else d.max_in_flight,
             ssl=context,
-            resolver=guard.resolver(not guarded or operators_proxy),
+            resolver=guard.resolver(_unguarded(rules, d, guarded)),
             keepalive_timeout=IDLE_KEEPALIVE_SECONDS,
         ),
         headers={
@@ -105,15 +111,66 @@ def fixed_authorization(downstream: Downstream) -> str | None:
     return None
 
 
+class AppSessions:
+    """Each app's HTTP sessions (pools of connections), one per way of connecting (its
+    TLS, its resolver's guard), shared by that app's lanes alone and closed with the last
+    of them: a lane made for an app reuses the connections its others left open instead of
+    a session and connections of its own. Never one across apps, so that an app's
+    connections, and their failures, stay its own; each new connection is judged by its
+    session's resolver as it is made, as a lane's own was."""
+
+    def __init__(self) -> None:
+        self._held: dict[tuple[Any, ...], tuple[aiohttp.ClientSession, int]] = {}
+
+    def share(self, route: Route, rules: DeliveryConfig, d: Downstream, judged: bool) -> None:
+        """An app's downstream's `route` goes out through its app's session (any other's
+        keeps its own)."""
+        if (owner := owner_of(d.name)) is None:
+            return
+        tls = client_tls_of(d)
+        way = tls and (tls.client_cert, tls.client_key, tls.ca)
+        key = (owner, _unguarded(rules, d, judged), way)
+        opens = functools.partial(open_session, rules, d, judged, shared=True)
+        route.opens = functools.partial(self._take, key, opens)
+        route.lets_go = functools.partial(self._give_back, key)
+
+    def _take(
+        self, key: tuple[Any, ...], opens: Callable[[], aiohttp.ClientSession]
+    ) -> aiohttp.ClientSession:
+        session, users = self._held.get(key, (None, 0))
+        if session is None or session.closed:
+            session, users = opens(), 0
+        self._held[key] = (session, users + 1)
+        return session
+
+    async def _give_back(self, key: tuple[Any, ...], session: aiohttp.ClientSession) -> None:
+        """A lane's share given back: the session closed with the last one."""
+        held, users = self._held.get(key, (None, 0))
+        if held is session and users > 1:
+            self._held[key] = (session, users - 1)
+            return
+        if held is session:
+            del self._held[key]
+        await session.close()
+
+
 def open_route(
-    rules: DeliveryConfig, directory: Directory, d: Downstream, judged: bool, bodies: bool = True
+    rules: DeliveryConfig,
+    directory: Directory,
+    d: Downstream,
+    judged: bool,
+    bodies: bool = True,
+    sessions: AppSessions | None = None,
 ) -> Route:
     """An HTTP downstream's way out, its session opened: `judged`, its URL came through the
-    API and each target is judged before it is sent."""
+    API and each target is judged before it is sent; `sessions`: an app's lanes' own."""
     tokens, authorization = directory.token_source(d), fixed_authorization(d)
     names = proxy_names(rules, d)
     opens = functools.partial(open_session, rules, d, judged, bodies)
-    return Route(opens, proxy_of(rules, d), judged, tokens, authorization, names)
+    route = Route(opens, proxy_of(rules, d), judged, tokens, authorization, names)
+    if sessions is not None:
+        sessions.share(route, rules, d, judged)
+    return route
 
 
 async def validate(
@@ -163,6 +220,7 @@ class Connections:
         self.lanes: dict[str, Lane] = {}
         # Opened in the fan-out's run(): aiohttp wants a running loop.
         self.publishers: dict[str, Publisher] = {}
+        self.sessions = AppSessions()  # each app's connections, shared by its lanes
         # Old publishers closing once idle, and lanes being made.
         self._retiring: set[asyncio.Task[None]] = set()
 
@@ -214,6 +272,13 @@ class Connections:
             elif name not in self.lanes:
                 self._open(*found[name])
                 self.lanes[name].drained = handed
+
+    def have_rows(self, names: Iterable[str]) -> None:
+        """These downstreams' rows are due again (their leases given back): their lanes
+        claim them in the next round."""
+        for name in set(names):
+            if (lane := self.lanes.get(name)) is not None:
+                lane.backlog, lane.drained = True, False
 
     def let_go(self, now: float) -> None:
         """The lanes idle a while let go (their connections closed once idle), but the
@@ -280,7 +345,7 @@ class Connections:
             d.max_in_flight,
             _judge_public if judged else None,
             self._patterns(d),
-            lambda: open_route(self.rules, self.directory, d, judged),
+            lambda: open_route(self.rules, self.directory, d, judged, sessions=self.sessions),
         )
         self.publishers[name] = open_publisher(d, opening)
         # Once its publisher is open: an OAuth2 token source is made with its route.
