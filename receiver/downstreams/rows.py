@@ -548,3 +548,17 @@ def remove(db: Db, name: str) -> None:
     if not db.execute(REMOVE_MANAGED, (name,)):
         raise NotFound(f"no downstream named {name!r}")
     _changed(db, name, removed=True)
+
+
+# The disabled downstreams with a row still pending, each found through the index of its
+# rows by state: an event's transaction that read the downstream before its disable
+# committed adds one after the disable held the rest (PostgreSQL: neither sees the other).
+STRAYED = Sql(
+    "SELECT name FROM downstreams WHERE disabled_at > 0 AND EXISTS (SELECT 1 FROM deliveries"
+    " WHERE state = 'pending' AND downstream = downstreams.name)"
+)
+
+
+def strayed(db: Db) -> set[str]:
+    """The disabled downstreams with rows pending: theirs to hold."""
+    return {r["name"] for r in db.all(STRAYED)}

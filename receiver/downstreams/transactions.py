@@ -26,9 +26,20 @@ async def register(store: Store, names: list[str]) -> None:
     await store.run(lambda db: downstreams.register(db, names))
 
 
-async def disabled(store: Store) -> set[str]:
-    """Every disabled downstream, through the index of those (0038): a few among many."""
-    return await store.read(outbox.disabled_downstreams)
+async def disabled_and_held(store: Store) -> set[str]:
+    """Every disabled downstream, through the index of those (0038): a few among many. The
+    rows any of them still has pending are held, as its disable held the others: a row that
+    raced the disable was otherwise neither claimed nor held while it stayed disabled."""
+    names = await store.read(outbox.disabled_downstreams)
+    if names and (strays := await store.read(downstreams.strayed)):
+        now = time.time()
+
+        def hold(db: Db) -> None:
+            for name in sorted(strays):
+                outbox.hold(db, name, now)
+
+        await store.run(hold)
+    return names
 
 
 async def due(store: Store) -> set[str]:

@@ -235,7 +235,7 @@ class Fanout:
         now = time.time()
         if ticked := now - self._disabled_read >= self.settings.outbox_scan_seconds:
             # Disabled by another replica or an operator: seen within a tick.
-            self._disabled = await downstream_transactions.disabled(self.parts.store)
+            self._disabled = await downstream_transactions.disabled_and_held(self.parts.store)
             self._disabled_read = now
             await self.alerts.seen_disabled(self._disabled)
             self.out.let_go(now)  # the lanes idle a while: made again when they have work
