@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from receiver.config import Downstream
 from receiver.config.downstream import BasicAuth, BearerAuth, client_tls_of, endpoint_auth
 from receiver.config.sections import DeliveryConfig
-from receiver.deliveries.fanout.lanes import Lane, app_task_webhooks, close_later
+from receiver.deliveries.fanout.lanes import Busy, Lane, app_task_webhooks, close_later
 from receiver.destinations import cloudevents, handshake
 from receiver.destinations.http import Route
 from receiver.destinations.publishing import Opening, Publisher
@@ -218,6 +219,10 @@ class Connections:
         self._task_lane = task_lane
         self.downstreams: dict[str, Downstream] = {}
         self.lanes: dict[str, Lane] = {}
+        self.busy = Busy()  # those with work: a round visits these alone
+        # Those a failure may have opened the breaker of: each round looks at these alone.
+        self.breaking: set[Lane] = set()
+        self._places = itertools.count()  # each lane's place, as it is made
         # Opened in the fan-out's run(): aiohttp wants a running loop.
         self.publishers: dict[str, Publisher] = {}
         self.sessions = AppSessions()  # each app's connections, shared by its lanes
@@ -288,6 +293,19 @@ class Connections:
                 self._retire(name)
         self._missing = {n: until for n, until in self._missing.items() if until > now}
 
+    def breakers_moved(self, now: float) -> list[tuple[Lane, str]]:
+        """The lanes whose breaker's state is not the one last reported, with it, of those
+        a failure may have opened; one closed and reported so is not looked at again."""
+        moved: list[tuple[Lane, str]] = []
+        for lane in list(self.breaking):
+            if self.lanes.get(lane.downstream.name) is not lane:  # let go meanwhile
+                self.breaking.discard(lane)
+            elif (state := lane.breaker.state(now)) != lane.reported:
+                moved.append((lane, state))
+            elif state == "closed":
+                self.breaking.discard(lane)
+        return moved
+
     def open_later(self, names: list[str], then: Callable[[], None]) -> None:
         """Lanes made in a task of its own (their rows, or their app's keys, read from the
         store in one go), then `then`."""
@@ -337,7 +355,8 @@ class Connections:
         """`secrets`: what only its own attempts may show (`Directory.scope_of`)."""
         name = d.name
         self.downstreams[name] = d
-        self.lanes[name] = Lane.of(d)
+        self.lanes[name] = lane = Lane.of(d, self.busy)
+        lane.place = next(self._places)
         self.metrics.breakers[name] = STATE_NUMBERS["closed"]
         judged = self.from_the_api(d)
         opening = Opening(
@@ -368,7 +387,9 @@ class Connections:
 
     def _retire(self, name: str) -> None:
         d = self.downstreams.pop(name)
-        self.lanes.pop(name, None)
+        if (lane := self.lanes.pop(name, None)) is not None:
+            self.busy.forget(lane)
+            self.breaking.discard(lane)
         self._task_lane_keys.pop(name, None)
         self.metrics.breakers.pop(name, None)
         closing = self.publishers.pop(name, None)

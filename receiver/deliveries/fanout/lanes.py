@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -95,11 +95,16 @@ class Lane:
     # (outbox/rules/delivery.py).
     begun: list[int] = field(default_factory=list)
     reported: str = "closed"  # the breaker state last written to the store and the gauge
-    # Its last claim got less than it asked for: nothing more waits until new rows are
-    # committed or a tick passes (a retry comes due).
-    drained: bool = False
-    # Its last claim came back full: more rows wait, whatever woke the fan-out since.
-    backlog: bool = False
+    # Its last claim got less than it asked for (`drained`): nothing more waits until new
+    # rows are committed or a tick passes (a retry comes due). Its last claim came back full
+    # (`backlog`): more rows wait, whatever woke the fan-out since.
+    _drained: bool = False
+    _backlog: bool = False
+    # The fan-out's lanes with work, told as this one changes (None: a lane on its own).
+    busy: Busy | None = None
+    # Its place among the fan-out's lanes, in the order they were made: where the claims'
+    # turn stands (`claim_turn`).
+    place: int = 0
     # What its attempts must not show (`logs.scoped`): its downstream's own secrets, as the
     # directory had them when its publisher opened (receiver/downstreams/directory.py).
     scope: tuple[Redactor, ...] = ()
@@ -117,6 +122,32 @@ class Lane:
     claim_failure: str | None = None
     # When an attempt last began on it (made: then): idle long enough, it is let go.
     used_at: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        if self.busy is not None and not self._drained:
+            self.busy.undrained.add(self)
+            if self._backlog:
+                self.busy.backlogged.add(self)
+
+    @property
+    def drained(self) -> bool:
+        return self._drained
+
+    @drained.setter
+    def drained(self, value: bool) -> None:
+        self._drained = value
+        if self.busy is not None:
+            (self.busy.undrained.discard if value else self.busy.undrained.add)(self)
+
+    @property
+    def backlog(self) -> bool:
+        return self._backlog
+
+    @backlog.setter
+    def backlog(self, value: bool) -> None:
+        self._backlog = value
+        if self.busy is not None:
+            (self.busy.backlogged.add if value else self.busy.backlogged.discard)(self)
 
     @property
     def in_flight(self) -> int:
@@ -146,7 +177,7 @@ class Lane:
         return self.claimed_per_second
 
     @classmethod
-    def of(cls, d: Downstream) -> Lane:
+    def of(cls, d: Downstream, busy: Busy | None = None) -> Lane:
         rate = d.rate_per_second
         bucket = TokenBucket(rate, max(1.0, rate)) if rate else None
         breaker = Breaker(
@@ -156,7 +187,8 @@ class Lane:
             d.breaker_cool_off_seconds,
         )
         asks = d.needs_handshake
-        return cls(d, breaker, bucket, d.ordered, d.bodies(), handshake=asks, unasked=asks)
+        bodies = d.bodies()
+        return cls(d, breaker, bucket, d.ordered, bodies, handshake=asks, unasked=asks, busy=busy)
 
     def allowance(self, now: float, free: int) -> int:
         """How many of its due deliveries may start now."""
@@ -193,24 +225,48 @@ class Lane:
         return self.reported == "closed" and self.breaker.state(now) == "closed"
 
 
+@dataclass
+class Busy:
+    """The lanes that may have rows due (not drained) and those known to (a backlog), kept
+    as each lane changes, so that a round of the fan-out visits these alone, however many
+    lanes are held."""
+
+    undrained: set[Lane] = field(default_factory=set)
+    backlogged: set[Lane] = field(default_factory=set)
+
+    def forget(self, lane: Lane) -> None:
+        """A lane let go or made anew."""
+        self.undrained.discard(lane)
+        self.backlogged.discard(lane)
+
+
 # A lane with no attempt begun for this long is let go (its connections closed): an idle
 # relay visits none of its downstreams, however many.
 LANE_IDLE_SECONDS = 60.0
 
 
 async def with_rows_due(
-    store: Store, lanes: list[Lane], disabled: set[str], search: bool
+    store: Store,
+    lanes: Iterable[Lane],
+    disabled: set[str],
+    search: bool,
+    woken: Mapping[str, Lane] | None = None,
 ) -> set[str]:
     """The downstreams that claim this round (a lane is made for one with none): those
     known to have rows (a full claim, leases given back), and when `search` (rows were
     committed, or a tick passed) those the store has rows due for: a downstream with no
     lane has rows only the store knows of (a retry come due, a replay), which must not wait
     until another app's backlog drains. A round run as slots free searches nothing: with
-    many downstreams, one search lists each of them. Those with nothing due are drained
-    until new rows come or a tick passes."""
+    many downstreams, one search lists each of them. Of `lanes` (those not drained: the
+    others have nothing known), those with nothing due are drained until new rows come or
+    a tick passes; `woken`: every lane by name, when rows were committed since the last
+    round (those the store finds rows for are not drained any more)."""
     found = await downstream_transactions.due(store) if search else set()
     due = found - disabled
-    for lane in lanes:  # one pass: with many lanes, each round visits every one
+    if woken is not None:  # rows committed: those found may claim again
+        for name in due & woken.keys():
+            woken[name].drained = False
+    for lane in list(lanes):  # a copy: a lane drained leaves the fan-out's set of them
         name = lane.downstream.name
         if lane.backlog and name not in disabled:
             due.add(name)

@@ -51,7 +51,7 @@ from receiver.outbox.rules.delivery import (
     is_task_webhook,
     owner_of,
 )
-from receiver.outbox.rules.pacing import claim_round
+from receiver.outbox.rules.pacing import claim_turn
 from receiver.wiring.worker_parts import WorkerParts
 
 # What last_error keeps of an attempt's failure ("HTTP 404: " and the answer's start).
@@ -171,7 +171,7 @@ class Fanout:
                 except Exception:
                     self.parts.log.exception("fanout.claim_failed")
                 # Rows may still wait only in a lane whose last claim came back full.
-                more = any(not lane.drained for lane in self.out.lanes.values())
+                more = self._rows_new or bool(self.out.busy.undrained)
                 if not (claimed and more) or self._free() <= 0:
                     await self._idle(stopping, slots=more)
         finally:
@@ -185,8 +185,7 @@ class Fanout:
         """Send the deliveries a committed transaction leased to this process as it made
         them, those `startable` now; the others' leases are given back at once, for the
         claims (a lane changed or removed meanwhile gives its job back too)."""
-        now, lanes = time.time(), self.out.lanes.values()
-        backlogged = any(lane.backlog for lane in lanes)  # once: a burst hands many jobs
+        now, backlogged = time.time(), bool(self.out.busy.backlogged)
         refused: list[DeliveryJob] = []
         laneless: dict[str, list[DeliveryJob]] = {}
         for job in jobs:
@@ -242,25 +241,22 @@ class Fanout:
         await self.alerts.tick()  # held alerts whose quiet window ended
         await self.handshakes.tick()  # paused CloudEvents webhooks asked again
         free = self._free()
-        lanes = list(self.out.lanes.values())
-        for lane in lanes:
-            if (state := lane.breaker.state(now)) != lane.reported:
-                await self._report_breaker(lane, state)
+        for lane, state in self.out.breakers_moved(now):
+            await self._report_breaker(lane, state)
         if free <= 0:
             return 0
-        search, self._rows_new = ticked or self._rows_new, False
-        due = await with_rows_due(self.parts.store, lanes, self._disabled, search)
+        # Only the lanes with work are visited (`Busy`): a round costs the same with many.
+        woken, self._rows_new, lanes = self._rows_new, False, self.out.lanes
+        undrained, every = self.out.busy.undrained, lanes if woken else None
+        search = ticked or woken
+        due = await with_rows_due(self.parts.store, undrained, self._disabled, search, every)
         # The lanes of the downstreams with work and none yet (an app's task webhooks' with
         # its keys read again: none while they do not open, and its rows wait).
         await self.out.with_work(due, now)
-        lanes = list(self.out.lanes.values())
-        wanted, self._turn = claim_round(
-            lanes,
-            lambda lane: lane.downstream.name in due,
-            self._turn,
-            free,
-            lambda lane: lane.allowance(now, free),
-        )
+        ready = sorted((lanes[name] for name in due if name in lanes), key=lambda n: n.place)
+        places = [lane.place for lane in ready]
+        allowed = partial(Lane.allowance, now=now, free=free)  # of each lane
+        wanted, self._turn = claim_turn(ready, places, self._turn, free, allowed)
         lease = self.settings.attempt_lease_seconds
         claim = partial(delivery_story.claim, self.parts.store, self.parts.owner, lease)
         claims = [
@@ -342,9 +338,7 @@ class Fanout:
         for waiter in pending:
             waiter.cancel()
         if rows in done:  # new rows, or a tick: any lane may have work again
-            self._rows_new = True  # the store is searched for them
-            for lane in self.out.lanes.values():
-                lane.drained = False
+            self._rows_new = True  # the store is searched for them, its lanes not drained
 
     async def _drain(self) -> None:
         grace = self.settings.shutdown_grace_seconds
@@ -548,6 +542,7 @@ class Fanout:
             lane.breaker.succeeded(time.time())
         else:
             lane.breaker.failed(time.time(), older)
+            self.out.breaking.add(lane)  # looked at each round until closed again
         if is_task_webhook(downstream.name):  # an app's: its breaker, but no endpoint's health
             return None
         return delivery_story.AttemptHealth(

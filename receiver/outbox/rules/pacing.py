@@ -3,6 +3,7 @@ free slots in each round of claims."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -61,14 +62,23 @@ def share_slots(
 def claim_round(
     lanes: list[L], due: Callable[[L], bool], turn: int, free: int, allowance: Callable[[L], int]
 ) -> tuple[list[tuple[L, int]], int]:
-    """The shares of the lanes with rows due, and the turn of the next round.
+    """The shares of the lanes with rows due, and the turn of the next round (each lane's
+    place its index among `lanes`)."""
+    places = [i for i, lane in enumerate(lanes) if due(lane)]
+    return claim_turn([lanes[i] for i in places], places, turn, free, allowance)
+
+
+def claim_turn(
+    ready: list[L], places: list[int], turn: int, free: int, allowance: Callable[[L], int]
+) -> tuple[list[tuple[L, int]], int]:
+    """The shares of the lanes with rows due (`ready`, each at its place among all lanes,
+    in order), and the turn of the next round.
 
     The turn is a place among all lanes, not among the due ones, so that it keeps its
-    meaning while the due lanes change from one round to the next.
+    meaning while the due lanes change from one round to the next; only the due lanes are
+    visited, however many others there are.
     """
-    places = [i for i, lane in enumerate(lanes) if due(lane)]
-    ready = [lanes[i] for i in places]
-    wanted = share_slots(ready, sum(1 for i in places if i < turn), free, allowance)
+    wanted = share_slots(ready, bisect_left(places, turn), free, allowance)
     if not wanted:
         return wanted, turn
     # Found by identity: a lane's equality would compare its every field, on every lane.
