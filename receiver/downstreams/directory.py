@@ -36,7 +36,7 @@ from receiver.downstreams import rows as downstream_rows
 from receiver.downstreams.key_sets import KeySets, Owner
 from receiver.downstreams.rows import DownstreamHealth, ManagedRow
 from receiver.downstreams.rules import Health, Outcomes, health
-from receiver.downstreams.subscribers import stand_in, subscribers
+from receiver.downstreams.subscribers import Openings, stand_in, subscribers
 from receiver.kernel.errors import NotFound
 from receiver.kernel.net.credentials import TokenSource
 from receiver.kernel.observability import logs
@@ -141,7 +141,8 @@ class Directory:
         self._gone: dict[str, int] = {}  # removed lately -> ticks left to end stragglers
         # Who an event may go to, read in its transaction: the config file's downstreams, and
         # the global ones and the task's app's made through the API.
-        self.subscribers = subscribers(config.downstreams, sealer)
+        self.openings = Openings()  # what they opened: a lane made for a row takes it
+        self.subscribers = subscribers(config.downstreams, sealer, self.openings)
         # Each downstream's OAuth2 token, shared by the fan-out and the test events.
         self._tokens: OrderedDict[str, TokenSource] = OrderedDict()
         # False in a one-shot process (the command line's operator actions): it reads the
@@ -343,14 +344,19 @@ class Directory:
 
     def _opened(self, row: ManagedRow, secrets: logs.Redactor) -> Found | None:
         try:
-            spec = open_url(self.sealer, row.spec, row.name)
-            secrets.add(dict(spec.get("headers") or {}).values())  # before any error
-            settings = ManagedDownstreamConfig.model_validate({**spec, "name": row.name})
-            secrets.add(credential_values(settings))
-            secret = self.sealer.open(row.sealed_secret, row.name)
-            previous = (
-                self.sealer.open(row.sealed_previous, row.name) if row.sealed_previous else None
-            )
+            if (kept := self.openings.take(row)) is not None:  # an event's judge opened it
+                spec, settings = kept.opened_spec, kept.settings
+                secrets.add(dict(spec.get("headers") or {}).values())
+                secrets.add(credential_values(settings))
+                secret, previous = kept.secret, kept.previous
+            else:
+                spec = open_url(self.sealer, row.spec, row.name)
+                secrets.add(dict(spec.get("headers") or {}).values())  # before any error
+                settings = ManagedDownstreamConfig.model_validate({**spec, "name": row.name})
+                secrets.add(credential_values(settings))
+                secret = self.sealer.open(row.sealed_secret, row.name)
+                sealed = row.sealed_previous
+                previous = self.sealer.open(sealed, row.name) if sealed else None
         except Unsealable as exc:
             reason = self._unopened(row, exc)
             held = stand_in(row)

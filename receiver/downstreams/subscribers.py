@@ -4,11 +4,16 @@ settings checked, its seals tried). The audience itself, read from the store in 
 own transaction, is the outbox's (receiver/outbox/rules/delivery.py's
 `Subscribers`): an event of one app's task reads that app's rows and the global ones,
 never every app's, and calls in here only for a row it has not judged in its version yet.
+What a judge opened is kept a while (`Openings`): the fan-out's lane made for the row takes
+it rather than open the row again.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -35,6 +40,56 @@ class Stored(Protocol):
     def spec(self) -> dict[str, Any]: ...
 
 
+class Sealed(Stored, Protocol):
+    """A stored row with its secrets, sealed."""
+
+    @property
+    def sealed_secret(self) -> str: ...
+    @property
+    def sealed_previous(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A row as a judge opened it: its settings checked and its secrets open, beside the
+    stored values they came from (what a later read of the row must match to use them)."""
+
+    spec: dict[str, Any]  # as stored: its URL sealed
+    sealed: tuple[str, str | None]
+    opened_spec: dict[str, Any]  # its URL open
+    settings: ManagedDownstreamConfig
+    secret: str
+    previous: str | None
+
+
+class Openings:
+    """The rows events judged lately, opened: the lane made when a delivery comes for one
+    takes what was opened instead of opening the row again (checking its settings is most
+    of the cost). Each is taken once, and only while the row read is as it was judged:
+    never a stale secret. A bounded few, as the judged rows themselves."""
+
+    KEPT = 4096  # as many as `Subscribers` keeps judged
+
+    def __init__(self) -> None:
+        self._kept: OrderedDict[str, Opened] = OrderedDict()
+        self._lock = threading.Lock()  # judges run on the store's threads
+
+    def keep(self, name: str, opened: Opened) -> None:
+        with self._lock:
+            self._kept[name] = opened
+            self._kept.move_to_end(name)
+            if len(self._kept) > self.KEPT:
+                self._kept.popitem(last=False)
+
+    def take(self, row: Sealed) -> Opened | None:
+        """What was opened of `row`, when it is still the row judged."""
+        with self._lock:
+            kept = self._kept.pop(row.name, None)
+        if kept is None or kept.spec != row.spec:
+            return None
+        return kept if kept.sealed == (row.sealed_secret, row.sealed_previous) else None
+
+
 def subscription(d: Downstream | ManagedDownstreamConfig, held: str | None = None) -> Subscription:
     return Subscription(frozenset(d.events), frozenset(d.channels), held, owner_of(d.name))
 
@@ -50,30 +105,38 @@ def stand_in(row: Stored) -> ManagedDownstreamConfig | None:
         return None
 
 
-def judge(sealer: Sealer) -> Judge:
+def judge(sealer: Sealer, openings: Openings | None = None) -> Judge:
     """How a row is judged with this relay's keys: held when a seal of it does not open (its
     other settings as far as they can be read), None when its settings no longer pass their
-    checks (the directory logs both when it reads the row)."""
+    checks (the directory logs both when it reads the row). What opens is kept in
+    `openings`."""
 
     def judged(row: MadeDownstream) -> Subscription | None:
         try:
             spec = open_url(sealer, row.spec, row.name)
             settings = ManagedDownstreamConfig.model_validate({**spec, "name": row.name})
-            for sealed in (row.sealed_secret, row.sealed_previous):
-                if sealed:
-                    sealer.open(sealed, row.name)
+            secret, previous = (
+                sealer.open(sealed, row.name) if sealed else None
+                for sealed in (row.sealed_secret, row.sealed_previous)
+            )
         except Unsealable:
             held = stand_in(row)
             return None if held is None else subscription(held, SECRET_HELD)
         except ValidationError:
             return None
+        if openings is not None and secret is not None:
+            sealed = (row.sealed_secret, row.sealed_previous)
+            openings.keep(row.name, Opened(row.spec, sealed, spec, settings, secret, previous))
         return subscription(settings)
 
     return judged
 
 
-def subscribers(configured: Iterable[Downstream], sealer: Sealer) -> Subscribers:
+def subscribers(
+    configured: Iterable[Downstream], sealer: Sealer, openings: Openings | None = None
+) -> Subscribers:
     """Who an event may go to: the config file's `configured`, and the rows made through the
-    API, judged with `sealer`'s keys."""
+    API, judged with `sealer`'s keys (what opens kept in `openings`)."""
     subscriptions = {d.name: subscription(d) for d in configured}
-    return Subscribers(subscriptions, (outbox.made_for, outbox.made_named), judge(sealer))
+    judged = judge(sealer, openings)
+    return Subscribers(subscriptions, (outbox.made_for, outbox.made_named), judged)
