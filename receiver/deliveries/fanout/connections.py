@@ -223,6 +223,7 @@ class Connections:
         # Those a failure may have opened the breaker of: each round looks at these alone.
         self.breaking: set[Lane] = set()
         self._places = itertools.count()  # each lane's place, as it is made
+        self.placed: dict[int, Lane] = {}  # each lane by its place
         # Opened in the fan-out's run(): aiohttp wants a running loop.
         self.publishers: dict[str, Publisher] = {}
         self.sessions = AppSessions()  # each app's connections, shared by its lanes
@@ -355,8 +356,8 @@ class Connections:
         """`secrets`: what only its own attempts may show (`Directory.scope_of`)."""
         name = d.name
         self.downstreams[name] = d
-        self.lanes[name] = lane = Lane.of(d, self.busy)
-        lane.place = next(self._places)
+        self.lanes[name] = lane = Lane.of(d, self.busy, next(self._places))
+        self.placed[lane.place] = lane
         self.metrics.breakers[name] = STATE_NUMBERS["closed"]
         judged = self.from_the_api(d)
         opening = Opening(
@@ -389,6 +390,7 @@ class Connections:
         d = self.downstreams.pop(name)
         if (lane := self.lanes.pop(name, None)) is not None:
             self.busy.forget(lane)
+            del self.placed[lane.place]
             self.breaking.discard(lane)
         self._task_lane_keys.pop(name, None)
         self.metrics.breakers.pop(name, None)

@@ -124,10 +124,8 @@ class Lane:
     used_at: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:
-        if self.busy is not None and not self._drained:
-            self.busy.undrained.add(self)
-            if self._backlog:
-                self.busy.backlogged.add(self)
+        if self.busy is not None:
+            self.busy.changed(self)
 
     @property
     def drained(self) -> bool:
@@ -137,7 +135,7 @@ class Lane:
     def drained(self, value: bool) -> None:
         self._drained = value
         if self.busy is not None:
-            (self.busy.undrained.discard if value else self.busy.undrained.add)(self)
+            self.busy.changed(self)
 
     @property
     def backlog(self) -> bool:
@@ -147,7 +145,7 @@ class Lane:
     def backlog(self, value: bool) -> None:
         self._backlog = value
         if self.busy is not None:
-            (self.busy.backlogged.add if value else self.busy.backlogged.discard)(self)
+            self.busy.changed(self)
 
     @property
     def in_flight(self) -> int:
@@ -177,7 +175,8 @@ class Lane:
         return self.claimed_per_second
 
     @classmethod
-    def of(cls, d: Downstream, busy: Busy | None = None) -> Lane:
+    def of(cls, d: Downstream, busy: Busy | None = None, place: int = 0) -> Lane:
+        """`busy`: the fan-out's lanes with work, which this one joins; `place`: its own."""
         rate = d.rate_per_second
         bucket = TokenBucket(rate, max(1.0, rate)) if rate else None
         breaker = Breaker(
@@ -187,8 +186,18 @@ class Lane:
             d.breaker_cool_off_seconds,
         )
         asks = d.needs_handshake
-        bodies = d.bodies()
-        return cls(d, breaker, bucket, d.ordered, bodies, handshake=asks, unasked=asks, busy=busy)
+        bodies, ordered = d.bodies(), d.ordered
+        return cls(
+            d,
+            breaker,
+            bucket,
+            ordered,
+            bodies,
+            handshake=asks,
+            unasked=asks,
+            busy=busy,
+            place=place,
+        )
 
     def allowance(self, now: float, free: int) -> int:
         """How many of its due deliveries may start now."""
@@ -227,17 +236,42 @@ class Lane:
 
 @dataclass
 class Busy:
-    """The lanes that may have rows due (not drained) and those known to (a backlog), kept
-    as each lane changes, so that a round of the fan-out visits these alone, however many
-    lanes are held."""
+    """The lanes that may have rows due (not drained) and those known to (a backlog, by
+    name, and their places in order), kept as each lane changes, so that a round of the
+    fan-out visits these alone, however many lanes are held."""
 
     undrained: set[Lane] = field(default_factory=set)
-    backlogged: set[Lane] = field(default_factory=set)
+    backlogged: dict[str, Lane] = field(default_factory=dict)
+    places: list[int] = field(default_factory=list)  # the backlogged lanes', in order
+
+    @classmethod
+    def of(cls, lanes: Iterable[Lane]) -> Busy:
+        """Those of `lanes` with work (lanes of no fan-out, each on its own)."""
+        busy = cls()
+        for lane in lanes:
+            busy.changed(lane)
+        return busy
+
+    def changed(self, lane: Lane) -> None:
+        """`lane` was drained or backlogged, or not any more."""
+        if lane.drained:
+            self.undrained.discard(lane)
+        else:
+            self.undrained.add(lane)
+        name = lane.downstream.name
+        if lane.backlog and name not in self.backlogged:
+            self.backlogged[name] = lane
+            insort(self.places, lane.place)
+        elif not lane.backlog and self.backlogged.get(name) is lane:
+            del self.backlogged[name]
+            self.places.pop(bisect_left(self.places, lane.place))
 
     def forget(self, lane: Lane) -> None:
         """A lane let go or made anew."""
         self.undrained.discard(lane)
-        self.backlogged.discard(lane)
+        if self.backlogged.get(name := lane.downstream.name) is lane:
+            del self.backlogged[name]
+            self.places.pop(bisect_left(self.places, lane.place))
 
 
 # A lane with no attempt begun for this long is let go (its connections closed): an idle
@@ -247,7 +281,7 @@ LANE_IDLE_SECONDS = 60.0
 
 async def with_rows_due(
     store: Store,
-    lanes: Iterable[Lane],
+    lanes: Busy | Iterable[Lane],
     disabled: set[str],
     search: bool,
     woken: Mapping[str, Lane] | None = None,
@@ -257,20 +291,23 @@ async def with_rows_due(
     committed, or a tick passed) those the store has rows due for: a downstream with no
     lane has rows only the store knows of (a retry come due, a replay), which must not wait
     until another app's backlog drains. A round run as slots free searches nothing: with
-    many downstreams, one search lists each of them. Of `lanes` (those not drained: the
-    others have nothing known), those with nothing due are drained until new rows come or
-    a tick passes; `woken`: every lane by name, when rows were committed since the last
+    many downstreams, one search lists each of them. Of `lanes` (the fan-out's with work:
+    the others have nothing known), those with nothing due are drained until new rows come
+    or a tick passes; `woken`: every lane by name, when rows were committed since the last
     round (those the store finds rows for are not drained any more)."""
+    busy = lanes if isinstance(lanes, Busy) else Busy.of(lanes)
     found = await downstream_transactions.due(store) if search else set()
     due = found - disabled
     if woken is not None:  # rows committed: those found may claim again
         for name in due & woken.keys():
             woken[name].drained = False
-    for lane in list(lanes):  # a copy: a lane drained leaves the fan-out's set of them
-        name = lane.downstream.name
-        if lane.backlog and name not in disabled:
-            due.add(name)
-        elif name not in due:
+    backlogged = busy.backlogged
+    # Set operations, not a visit of each lane: the backlogged ones may be thousands.
+    quiet = busy.undrained.difference(backlogged.values())
+    held = [backlogged[name] for name in backlogged.keys() & disabled]
+    due |= backlogged.keys() - disabled
+    for lane in [*quiet, *held]:
+        if lane.downstream.name not in due:
             lane.drained, lane.backlog = True, False
     return due
 

@@ -246,17 +246,18 @@ class Fanout:
         if free <= 0:
             return 0
         # Only the lanes with work are visited (`Busy`): a round costs the same with many.
-        woken, self._rows_new, lanes = self._rows_new, False, self.out.lanes
-        undrained, every = self.out.busy.undrained, lanes if woken else None
-        search = ticked or woken
-        due = await with_rows_due(self.parts.store, undrained, self._disabled, search, every)
+        woken, self._rows_new, lanes, busy = self._rows_new, False, self.out.lanes, self.out.busy
+        search, every = ticked or woken, lanes if woken else None
+        due = await with_rows_due(self.parts.store, busy, self._disabled, search, every)
         # The lanes of the downstreams with work and none yet (an app's task webhooks' with
         # its keys read again: none while they do not open, and its rows wait).
         await self.out.with_work(due, now)
-        ready = sorted((lanes[name] for name in due if name in lanes), key=lambda n: n.place)
-        places = [lane.place for lane in ready]
+        found = [lanes[name].place for name in due - busy.backlogged.keys() if name in lanes]
+        places = sorted([*busy.places, *found]) if found else list(busy.places)
         allowed = partial(Lane.allowance, now=now, free=free)  # of each lane
-        wanted, self._turn = claim_turn(ready, places, self._turn, free, allowed)
+        wanted, self._turn = claim_turn(
+            places, self.out.placed.__getitem__, self._turn, free, allowed
+        )
         lease = self.settings.attempt_lease_seconds
         claim = partial(delivery_story.claim, self.parts.store, self.parts.owner, lease)
         claims = [

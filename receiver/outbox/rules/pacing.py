@@ -65,22 +65,24 @@ def claim_round(
     """The shares of the lanes with rows due, and the turn of the next round (each lane's
     place its index among `lanes`)."""
     places = [i for i, lane in enumerate(lanes) if due(lane)]
-    return claim_turn([lanes[i] for i in places], places, turn, free, allowance)
+    return claim_turn(places, lanes.__getitem__, turn, free, allowance)
 
 
 def claim_turn(
-    ready: list[L], places: list[int], turn: int, free: int, allowance: Callable[[L], int]
+    places: list[int],
+    at: Callable[[int], L],
+    turn: int,
+    free: int,
+    allowance: Callable[[L], int],
 ) -> tuple[list[tuple[L, int]], int]:
-    """The shares of the lanes with rows due (`ready`, each at its place among all lanes,
-    in order), and the turn of the next round.
+    """The shares of the lanes with rows due (at `places` among all lanes, in order; `at`
+    a place, its lane), and the turn of the next round.
 
     The turn is a place among all lanes, not among the due ones, so that it keeps its
-    meaning while the due lanes change from one round to the next; only the due lanes are
-    visited, however many others there are.
+    meaning while the due lanes change from one round to the next. Only the lanes served
+    are looked at, however many are due.
     """
-    wanted = share_slots(ready, bisect_left(places, turn), free, allowance)
-    if not wanted:
-        return wanted, turn
-    # Found by identity: a lane's equality would compare its every field, on every lane.
-    last = wanted[-1][0]
-    return wanted, next(p for p, lane in zip(places, ready, strict=True) if lane is last) + 1
+    served = share_slots(places, bisect_left(places, turn), free, lambda p: allowance(at(p)))
+    if not served:
+        return [], turn
+    return [(at(place), n) for place, n in served], served[-1][0] + 1
