@@ -123,10 +123,6 @@ class Lane:
     # When an attempt last began on it (made: then): idle long enough, it is let go.
     used_at: float = field(default_factory=time.time)
 
-    def __post_init__(self) -> None:
-        if self.busy is not None:
-            self.busy.changed(self)
-
     @property
     def drained(self) -> bool:
         return self._drained
@@ -186,18 +182,11 @@ class Lane:
             d.breaker_cool_off_seconds,
         )
         asks = d.needs_handshake
-        bodies, ordered = d.bodies(), d.ordered
-        return cls(
-            d,
-            breaker,
-            bucket,
-            ordered,
-            bodies,
-            handshake=asks,
-            unasked=asks,
-            busy=busy,
-            place=place,
-        )
+        made = cls(d, breaker, bucket, d.ordered, d.bodies(), handshake=asks, unasked=asks)
+        made.busy, made.place = busy, place
+        if busy is not None:  # not drained: it was made for work
+            busy.changed(made)
+        return made
 
     def allowance(self, now: float, free: int) -> int:
         """How many of its due deliveries may start now."""
@@ -258,17 +247,19 @@ class Busy:
             self.undrained.discard(lane)
         else:
             self.undrained.add(lane)
-        name = lane.downstream.name
-        if lane.backlog and name not in self.backlogged:
-            self.backlogged[name] = lane
+        if lane.backlog and lane.downstream.name not in self.backlogged:
+            self.backlogged[lane.downstream.name] = lane
             insort(self.places, lane.place)
-        elif not lane.backlog and self.backlogged.get(name) is lane:
-            del self.backlogged[name]
-            self.places.pop(bisect_left(self.places, lane.place))
+        elif not lane.backlog:
+            self._unlisted(lane)
 
     def forget(self, lane: Lane) -> None:
-        """A lane let go or made anew."""
+        """A lane let go or made anew: not told of again."""
+        lane.busy = None
         self.undrained.discard(lane)
+        self._unlisted(lane)
+
+    def _unlisted(self, lane: Lane) -> None:
         if self.backlogged.get(name := lane.downstream.name) is lane:
             del self.backlogged[name]
             self.places.pop(bisect_left(self.places, lane.place))
