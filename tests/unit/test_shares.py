@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from receiver.outbox.rules.pacing import claim_round, share_slots
+from collections.abc import Callable
+
+from receiver.outbox.rules.pacing import claim_turn, share_slots
+
+
+def claim_round(
+    lanes: list[str],
+    due: Callable[[str], bool],
+    turn: int,
+    free: int,
+    allowance: Callable[[str], int],
+) -> tuple[list[tuple[str, int]], int]:
+    """`claim_turn` over a list of lanes, each lane's place its index."""
+    places = [i for i, lane in enumerate(lanes) if due(lane)]
+    return claim_turn(places, lanes.__getitem__, turn, free, allowance)
 
 
 def served(lanes: list[str], start: int, free: int, cap: int = 8) -> dict[str, int]:

@@ -59,15 +59,6 @@ def share_slots(
     return wanted
 
 
-def claim_round(
-    lanes: list[L], due: Callable[[L], bool], turn: int, free: int, allowance: Callable[[L], int]
-) -> tuple[list[tuple[L, int]], int]:
-    """The shares of the lanes with rows due, and the turn of the next round (each lane's
-    place its index among `lanes`)."""
-    places = [i for i, lane in enumerate(lanes) if due(lane)]
-    return claim_turn(places, lanes.__getitem__, turn, free, allowance)
-
-
 def claim_turn(
     places: list[int],
     at: Callable[[int], L],
