@@ -29,7 +29,7 @@ from receiver.kernel.store import Store
 from receiver.kernel.store.db import Db
 from receiver.lifecycle.transactions.notices import notice
 from receiver.outbox.rules.delivery import Subscribers, held_reasons, owned_name, owner_of
-from receiver.outbox.rules.event_types import DISABLED
+from receiver.outbox.rules.event_types import DISABLED, FAILING
 
 # With nowhere to send an alert, ask again this soon: an app may name a downstream meanwhile.
 NOWHERE_SECONDS = 60.0
@@ -101,6 +101,10 @@ def _carried_out(db: Db, about: str, before: Mark, decided: Decision, now: float
     if kind is None:
         return Told(None, decided.mark)
     failing_since, disabled_reason = rows.failure(db, about)
+    if kind == FAILING and failing_since is None:
+        # Its breaker opened on attempts whose outcomes are still being written: its first
+        # failure is this moment's.
+        failing_since = now
     reason = (disabled_reason if kind == DISABLED else None) or decided.reason
     entry = Entry(about, reason, failing_since)
     rows.join_digest(db, owner_of(about) or "", kind, entry, now)
