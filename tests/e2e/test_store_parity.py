@@ -405,7 +405,7 @@ async def deliver(run: Script, ids: dict[str, str], handed: list[DeliveryJob]) -
         )
     await run("health", downstream_rows.health(store, ["hook", "chat"]))
     await run("newest event", delivery_reads.newest_event_of(store, "hook"))
-    await run("disabled", downstream_rows.disabled(store))
+    await run("disabled", downstream_rows.disabled_and_held(store))
     await run("enable", downstream_rows.enable(store, "hook", time.time() - 60))
     # Its CloudEvents handshake: refused (paused), its turn to be asked again taken once, no
     # answer then (asked again later), then allowed (released).
