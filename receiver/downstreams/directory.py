@@ -27,7 +27,6 @@ from pydantic import ValidationError
 from receiver.config import Config, Downstream, ManagedDownstreamConfig, managed_downstream
 from receiver.config.downstream import (
     OAuth2Auth,
-    credential_values,
     endpoint_auth,
     read_by_pull,
 )
@@ -36,7 +35,7 @@ from receiver.downstreams import rows as downstream_rows
 from receiver.downstreams.key_sets import KeySets, Owner
 from receiver.downstreams.rows import DownstreamHealth, ManagedRow
 from receiver.downstreams.rules import Health, Outcomes, health
-from receiver.downstreams.subscribers import Openings, stand_in, subscribers
+from receiver.downstreams.subscribers import Openings, open_row, stand_in, subscribers
 from receiver.kernel.errors import NotFound
 from receiver.kernel.net.credentials import TokenSource
 from receiver.kernel.observability import logs
@@ -344,19 +343,10 @@ class Directory:
 
     def _opened(self, row: ManagedRow, secrets: logs.Redactor) -> Found | None:
         try:
-            if (kept := self.openings.take(row)) is not None:  # an event's judge opened it
-                spec, settings = kept.opened_spec, kept.settings
-                secrets.add(dict(spec.get("headers") or {}).values())
-                secrets.add(credential_values(settings))
-                secret, previous = kept.secret, kept.previous
+            if (opened := self.openings.take(row)) is not None:  # an event's judge opened it
+                opened.hide(secrets)
             else:
-                spec = open_url(self.sealer, row.spec, row.name)
-                secrets.add(dict(spec.get("headers") or {}).values())  # before any error
-                settings = ManagedDownstreamConfig.model_validate({**spec, "name": row.name})
-                secrets.add(credential_values(settings))
-                secret = self.sealer.open(row.sealed_secret, row.name)
-                sealed = row.sealed_previous
-                previous = self.sealer.open(sealed, row.name) if sealed else None
+                opened = open_row(self.sealer, row, secrets)
         except Unsealable as exc:
             reason = self._unopened(row, exc)
             held = stand_in(row)
@@ -364,7 +354,8 @@ class Directory:
         except ValidationError as exc:
             self._log.error("downstream.unusable", downstream=row.name, reason=str(exc)[:200])
             return None
-        d = managed_downstream(settings, secret, previous, row.previous_until)
+        secret, previous = opened.secret, opened.previous
+        d = managed_downstream(opened.settings, secret, previous, row.previous_until)
         # Never in its attempts' log lines, nor in an error kept from a receiver's answer.
         parts = urlsplit(d.url)
         token = parts.username if parts.password is None else None  # NATS: a token alone

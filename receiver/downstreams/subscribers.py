@@ -19,6 +19,8 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from receiver.config import Downstream, ManagedDownstreamConfig
+from receiver.config.downstream import credential_values
+from receiver.kernel.observability import logs
 from receiver.kernel.secrets.sealing import SEALED, Sealer, Unsealable, open_url
 from receiver.outbox.rows import outbox
 from receiver.outbox.rules.delivery import (
@@ -51,8 +53,8 @@ class Sealed(Stored, Protocol):
 
 @dataclass(frozen=True)
 class Opened:
-    """A row as a judge opened it: its settings checked and its secrets open, beside the
-    stored values they came from (what a later read of the row must match to use them)."""
+    """A row opened: its settings checked and its secrets open, beside the stored values
+    they came from (what a later read of the row must match to use them)."""
 
     spec: dict[str, Any]  # as stored: its URL sealed
     sealed: tuple[str, str | None]
@@ -60,6 +62,32 @@ class Opened:
     settings: ManagedDownstreamConfig
     secret: str
     previous: str | None
+
+    def hide(self, secrets: logs.Redactor) -> None:
+        """What its settings hold that no line may show, added to `secrets`."""
+        secrets.add(_header_values(self.opened_spec))
+        secrets.add(credential_values(self.settings))
+
+
+def _header_values(spec: dict[str, Any]) -> list[str]:
+    return list(dict(spec.get("headers") or {}).values())
+
+
+def open_row(sealer: Sealer, row: Sealed, secrets: logs.Redactor | None = None) -> Opened:
+    """`row` opened with `sealer`'s keys: Unsealable when a seal does not open,
+    ValidationError when its settings no longer pass. What it holds that no line may show
+    goes to `secrets` as it opens: its headers before the check, whose error may quote
+    them."""
+    spec = open_url(sealer, row.spec, row.name)
+    if secrets is not None:
+        secrets.add(_header_values(spec))
+    settings = ManagedDownstreamConfig.model_validate({**spec, "name": row.name})
+    if secrets is not None:
+        secrets.add(credential_values(settings))
+    secret = sealer.open(row.sealed_secret, row.name)
+    sealed = row.sealed_previous
+    previous = sealer.open(sealed, row.name) if sealed else None
+    return Opened(row.spec, (row.sealed_secret, sealed), spec, settings, secret, previous)
 
 
 class Openings:
@@ -113,21 +141,15 @@ def judge(sealer: Sealer, openings: Openings | None = None) -> Judge:
 
     def judged(row: MadeDownstream) -> Subscription | None:
         try:
-            spec = open_url(sealer, row.spec, row.name)
-            settings = ManagedDownstreamConfig.model_validate({**spec, "name": row.name})
-            secret, previous = (
-                sealer.open(sealed, row.name) if sealed else None
-                for sealed in (row.sealed_secret, row.sealed_previous)
-            )
+            opened = open_row(sealer, row)
         except Unsealable:
             held = stand_in(row)
             return None if held is None else subscription(held, SECRET_HELD)
         except ValidationError:
             return None
-        if openings is not None and secret is not None:
-            sealed = (row.sealed_secret, row.sealed_previous)
-            openings.keep(row.name, Opened(row.spec, sealed, spec, settings, secret, previous))
-        return subscription(settings)
+        if openings is not None:
+            openings.keep(row.name, opened)
+        return subscription(opened.settings)
 
     return judged
 
