@@ -13,7 +13,7 @@ from typing import Any
 
 from receiver.config import Downstream, Settings
 from receiver.deliveries import reads
-from receiver.deliveries.fanout.lanes import Lane, with_rows_due
+from receiver.deliveries.fanout.lanes import Busy, Lane, with_rows_due
 from receiver.deliveries.fanout.worker import Fanout
 from receiver.downstreams.subscribers import subscription
 from receiver.kernel.observability.metrics import Metrics
@@ -148,14 +148,15 @@ async def _found_each_tick(tmp_path: Path) -> None:
             observed(db, task.id, Report("poll", "k", success, "{}"), Audience(subscribers), 0.0)
 
         await store.run(succeeded)
-        lane = Lane.of(flooding)
+        busy = Busy()  # the lanes with work, as the fan-out keeps them
+        lane = Lane.of(flooding, busy)
         lane.backlog = True  # its last claim came back full, as in a flood
         # A round run as slots free: the lanes known to have rows, the store not searched...
-        assert await with_rows_due(store, [lane], set(), search=False) == {"flooding"}
+        assert await with_rows_due(store, busy, set(), search=False) == {"flooding"}
         # ...but each tick (or rows committed) it is: the one with no lane has its turn.
-        assert await with_rows_due(store, [lane], set(), search=True) == {"flooding", "waiting"}
-        quiet = Lane.of(waiting)  # no backlog, nothing searched: drained until rows come
-        assert await with_rows_due(store, [lane, quiet], set(), search=False) == {"flooding"}
+        assert await with_rows_due(store, busy, set(), search=True) == {"flooding", "waiting"}
+        quiet = Lane.of(waiting, busy)  # no backlog, nothing searched: drained until rows come
+        assert await with_rows_due(store, busy, set(), search=False) == {"flooding"}
         assert quiet.drained and not quiet.backlog
     finally:
         await store.close()

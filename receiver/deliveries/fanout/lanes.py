@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -233,14 +233,6 @@ class Busy:
     backlogged: dict[str, Lane] = field(default_factory=dict)
     places: list[int] = field(default_factory=list)  # the backlogged lanes', in order
 
-    @classmethod
-    def of(cls, lanes: Iterable[Lane]) -> Busy:
-        """Those of `lanes` with work (lanes of no fan-out, each on its own)."""
-        busy = cls()
-        for lane in lanes:
-            busy.changed(lane)
-        return busy
-
     def changed(self, lane: Lane) -> None:
         """`lane` was drained or backlogged, or not any more."""
         if lane.drained:
@@ -272,7 +264,7 @@ LANE_IDLE_SECONDS = 60.0
 
 async def with_rows_due(
     store: Store,
-    lanes: Busy | Iterable[Lane],
+    busy: Busy,
     disabled: set[str],
     search: bool,
     woken: Mapping[str, Lane] | None = None,
@@ -282,11 +274,10 @@ async def with_rows_due(
     committed, or a tick passed) those the store has rows due for: a downstream with no
     lane has rows only the store knows of (a retry come due, a replay), which must not wait
     until another app's backlog drains. A round run as slots free searches nothing: with
-    many downstreams, one search lists each of them. Of `lanes` (the fan-out's with work:
-    the others have nothing known), those with nothing due are drained until new rows come
+    many downstreams, one search lists each of them. Of the lanes with work (`busy`: the
+    others have nothing known), those with nothing due are drained until new rows come
     or a tick passes; `woken`: every lane by name, when rows were committed since the last
     round (those the store finds rows for are not drained any more)."""
-    busy = lanes if isinstance(lanes, Busy) else Busy.of(lanes)
     found = await downstream_transactions.due(store) if search else set()
     due = found - disabled
     if woken is not None:  # rows committed: those found may claim again
